@@ -4,14 +4,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::StatusCode;
 use http::request::Parts;
+use http::{HeaderName, StatusCode};
 use tower_layer::Layer;
 
 use crate::backend::{Backend, MemoryBackend};
 use crate::cache::{Cache, Codec};
 use crate::clock::{Clock, SystemClock};
 use crate::key::{KeyHook, KeyParts, PrimaryKey};
+use crate::policy::Mode;
 use crate::service::CacheService;
 use crate::store::ResponseStore;
 
@@ -70,6 +71,15 @@ pub(crate) struct Config {
     pub(crate) key_hook: Option<KeyHook>,
     pub(crate) cache_status: bool,
     pub(crate) store_set_cookie: bool,
+    pub(crate) mode: Mode,
+    /// Fraction of `Date - Last-Modified` used as a heuristic lifetime (shared
+    /// mode); 0 turns heuristics off.
+    pub(crate) heuristic_fraction: f64,
+    /// Targeted cache-control fields (RFC 9213), first match wins (shared mode).
+    pub(crate) targeted: Vec<HeaderName>,
+    /// How long a stale entry is kept past its freshness, for revalidation and
+    /// `max-stale`.
+    pub(crate) keep: Duration,
 }
 
 /// A URL given to [`CacheLayer::purge`] is not an absolute `http(s)` URL.
@@ -197,6 +207,7 @@ pub struct CacheLayerBuilder {
     backend: Option<Arc<dyn Backend>>,
     clock: Arc<dyn Clock>,
     max_variants: usize,
+    keep: Option<Duration>,
     config: Config,
 }
 
@@ -206,6 +217,7 @@ impl Default for CacheLayerBuilder {
             backend: None,
             clock: Arc::new(SystemClock),
             max_variants: 16,
+            keep: None,
             config: Config {
                 page_timeout: None,
                 default_timeout: Duration::from_secs(600),
@@ -216,6 +228,10 @@ impl Default for CacheLayerBuilder {
                 key_hook: None,
                 cache_status: true,
                 store_set_cookie: false,
+                mode: Mode::App,
+                heuristic_fraction: 0.0,
+                targeted: vec![HeaderName::from_static("cdn-cache-control")],
+                keep: Duration::ZERO,
             },
         }
     }
@@ -232,6 +248,77 @@ impl fmt::Debug for CacheLayerBuilder {
 }
 
 impl CacheLayerBuilder {
+    /// Which rules decide what is stored and served (default [`Mode::App`],
+    /// Django's). [`Mode::Shared`] is an RFC 9111 shared cache, for a reverse
+    /// proxy: see [`Mode`] for the differences. In shared mode
+    /// [`timeout`](Self::timeout), [`default_timeout`](Self::default_timeout) and
+    /// [`cacheable_statuses`](Self::cacheable_statuses) do not apply: only the
+    /// origin's headers give freshness.
+    ///
+    /// ```
+    /// use tower_response_cache::{CacheLayer, Mode};
+    ///
+    /// let proxy_cache = CacheLayer::builder().mode(Mode::Shared).build();
+    /// # let _ = proxy_cache;
+    /// ```
+    #[must_use]
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.config.mode = mode;
+        self
+    }
+
+    /// Shared mode: give a response with `Last-Modified` but no explicit
+    /// freshness (`max-age`, `s-maxage`, `Expires`) a lifetime of `fraction` of
+    /// its age at the origin (`Date - Last-Modified`), as RFC 9111 section 4.2.2
+    /// allows for heuristically cacheable statuses (200, 203, 204, 206, 300, 301,
+    /// 308, 404, 405, 410, 414, 501). Off by default (`0.0`); `0.1` is the
+    /// customary value. Values outside `0.0..=1.0` are clamped.
+    #[must_use]
+    pub fn heuristic_freshness(mut self, fraction: f64) -> Self {
+        self.config.heuristic_fraction = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
+        self
+    }
+
+    /// Shared mode: the targeted cache-control fields this cache obeys (RFC 9213),
+    /// most specific first (default `CDN-Cache-Control` alone). The first one a
+    /// response carries with a valid, non-empty value replaces its
+    /// `Cache-Control` and `Expires` for this cache. The field is passed on
+    /// unchanged. An empty list turns targeting off.
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// use tower_response_cache::{CacheLayer, Mode};
+    ///
+    /// let layer = CacheLayer::builder()
+    ///     .mode(Mode::Shared)
+    ///     .targeted_cache_control([
+    ///         HeaderName::from_static("example-cache-control"),
+    ///         HeaderName::from_static("cdn-cache-control"),
+    ///     ])
+    ///     .build();
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn targeted_cache_control(mut self, fields: impl IntoIterator<Item = HeaderName>) -> Self {
+        self.config.targeted = fields.into_iter().collect();
+        self
+    }
+
+    /// How long a response is kept once stale: what a shared cache revalidates
+    /// with `If-None-Match` / `If-Modified-Since` instead of fetching it whole,
+    /// and what a request's `max-stale` may accept. The backend TTL is freshness
+    /// plus this. Default: one hour in [`Mode::Shared`], none in [`Mode::App`]
+    /// (Django drops a page when it expires).
+    #[must_use]
+    pub fn keep(mut self, keep: Duration) -> Self {
+        self.keep = Some(keep);
+        self
+    }
+
     /// Where responses are kept (default: a [`MemoryBackend`] with its default
     /// limits). Pass a clone of one backend to several layers to share a cache.
     #[must_use]
@@ -364,7 +451,11 @@ impl CacheLayerBuilder {
     }
 
     /// Builds the layer.
-    pub fn build(self) -> CacheLayer {
+    pub fn build(mut self) -> CacheLayer {
+        self.config.keep = self.keep.unwrap_or(match self.config.mode {
+            Mode::App => Duration::ZERO,
+            Mode::Shared => Duration::from_secs(3600),
+        });
         let backend = self
             .backend
             .unwrap_or_else(|| Arc::new(MemoryBackend::default()));

@@ -72,6 +72,7 @@ pub use headers::{
 };
 pub use key::KeyParts;
 pub use layer::{CacheLayer, CacheLayerBuilder, CacheStats, InvalidUrl, cache_page};
+pub use policy::Mode;
 pub use service::CacheService;
 
 /// The README's code blocks, compiled and run as doc tests.

@@ -28,7 +28,8 @@ use crate::headers::list::list_items;
 use crate::headers::vary::{VaryNames, patch_vary_headers, vary_names};
 use crate::key::{PrimaryKey, is_authorized};
 use crate::layer::Shared;
-use crate::policy::{self, Verdict, content_length};
+use crate::policy::app::{self, Verdict};
+use crate::policy::content_length;
 use crate::store::{Lookup, RequestFacts};
 
 /// The service a [`CacheLayer`](crate::CacheLayer) wraps around an inner service.
@@ -271,7 +272,7 @@ impl Shared {
         let (mut parts, body) = res.into_parts();
         let lower_bound = body.size_hint().lower();
         let Verdict::Patch { timeout, store } =
-            policy::verdict(&self.config, parts.status, &parts.headers, lower_bound)
+            app::verdict(&self.config, parts.status, &parts.headers, lower_bound)
         else {
             let res = self.forward_untouched(Response::from_parts(parts, body), miss.fwd);
             return (res, None);

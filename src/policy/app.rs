@@ -4,12 +4,13 @@
 //! The rules look at the status and headers only, before any of the body is read,
 //! so an uncacheable response streams through untouched.
 
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE};
+use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
 
 use crate::headers::cache_control::{get_max_age, has_directive};
 use crate::headers::vary::{VaryNames, has_vary_header, vary_names};
 use crate::layer::Config;
+use crate::policy::{is_event_stream, is_too_large};
 
 /// What to do with a response to a GET or HEAD that missed the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub(crate) fn verdict(
     }
     // Django never touches a streaming response. Here any body streams, so the
     // streams left alone are those known to be too large or endless.
-    if is_too_large(config, headers, body_lower_bound) || is_event_stream(headers) {
+    if is_too_large(config.max_body_size, headers, body_lower_bound) || is_event_stream(headers) {
         return Verdict::Untouched;
     }
     // Departure 2: a cookie-setting response is not stored unless asked for, and
@@ -71,28 +72,4 @@ pub(crate) fn verdict(
 
 fn secs(s: u64) -> i64 {
     i64::try_from(s).unwrap_or(i64::MAX)
-}
-
-fn is_too_large(config: &Config, headers: &HeaderMap, body_lower_bound: u64) -> bool {
-    let limit = u64::try_from(config.max_body_size).unwrap_or(u64::MAX);
-    body_lower_bound > limit || content_length(headers).is_some_and(|n| n > limit)
-}
-
-/// The declared `Content-Length`, when it is a valid number.
-pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn is_event_stream(headers: &HeaderMap) -> bool {
-    headers.get(CONTENT_TYPE).is_some_and(|v| {
-        v.as_bytes()
-            .get(..17)
-            .is_some_and(|p| p.eq_ignore_ascii_case(b"text/event-stream"))
-    })
 }

@@ -1,0 +1,70 @@
+//! The rules that decide what is stored, for how long, and when a stored response
+//! may answer a request: one engine, two presets ([`Mode`]).
+//!
+//! - [`app`]: Django's `UpdateCacheMiddleware` (the default).
+//! - [`shared`]: an RFC 9111 shared cache, as a reverse proxy or CDN is.
+//!
+//! What both share lives here: the body-size and stream checks, and the
+//! invalidation that unsafe methods cause.
+
+pub(crate) mod app;
+pub(crate) mod shared;
+
+use http::HeaderMap;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+
+/// Which caching rules a [`CacheLayer`](crate::CacheLayer) follows.
+///
+/// | | [`Mode::App`] (default) | [`Mode::Shared`] |
+/// |---|---|---|
+/// | Model | Django's cache middleware | RFC 9111 shared cache (reverse proxy, CDN) |
+/// | Response without freshness | stored for `default_timeout` | stored without freshness: revalidated, never served as fresh |
+/// | Headers | `Expires` and `max-age` added | passed through verbatim |
+/// | Request `Cache-Control` | ignored (the application owns the cache) | honoured (`max-age`, `min-fresh`, `max-stale`, `no-cache`, `no-store`, `only-if-cached`) |
+/// | Stale entries | dropped | revalidated with `If-None-Match` / `If-Modified-Since` |
+/// | Unsafe methods | invalidate the URL, `Location`, `Content-Location` | the same |
+///
+/// Pick app mode in front of your own handlers: the application decides what is
+/// cached and for how long, and responses without `Cache-Control` get a default.
+/// Pick shared mode in front of an origin you do not control (a proxy): nothing
+/// is cached that the origin did not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Django's per-site / per-view cache semantics.
+    #[default]
+    App,
+    /// An RFC 9111 shared cache.
+    Shared,
+}
+
+/// The declared `Content-Length`, when it is a valid number.
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether a body is known to be too large to store, from its size hint or
+/// its declared length.
+pub(crate) fn is_too_large(
+    max_body_size: usize,
+    headers: &HeaderMap,
+    body_lower_bound: u64,
+) -> bool {
+    let limit = u64::try_from(max_body_size).unwrap_or(u64::MAX);
+    body_lower_bound > limit || content_length(headers).is_some_and(|n| n > limit)
+}
+
+/// A server-sent event stream never ends: storing it would buffer forever.
+pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers.get(CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes()
+            .get(..17)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"text/event-stream"))
+    })
+}
