@@ -21,8 +21,11 @@ pub(crate) enum Fwd {
     UriMiss,
     /// Something stored for the URL, but not for this request's `Vary`'d values.
     VaryMiss,
-    /// The matching stored response was no longer fresh.
+    /// The matching stored response was no longer fresh (or must be validated
+    /// on every use).
     Stale,
+    /// A usable response was stored, but the request's directives refused it.
+    Request,
     /// The method is not served from cache.
     Method,
 }
@@ -33,6 +36,7 @@ impl Fwd {
             Fwd::UriMiss => "uri-miss",
             Fwd::VaryMiss => "vary-miss",
             Fwd::Stale => "stale",
+            Fwd::Request => "request",
             Fwd::Method => "method",
         }
     }
@@ -42,6 +46,12 @@ impl Fwd {
 pub(crate) fn hit(ttl: i64) -> HeaderValue {
     static HIT: Interned = Interned::new(concat!(name!(), "; hit; ttl="));
     HIT.get(ttl)
+}
+
+/// `<name>; detail=only-if-cached`: nothing usable stored, and the request
+/// forbade forwarding (answered 504).
+pub(crate) fn only_if_cached() -> HeaderValue {
+    HeaderValue::from_static(concat!(name!(), "; detail=only-if-cached"))
 }
 
 /// `<name>; fwd=<why>; fwd-status=<status>[; stored; ttl=<seconds>]`.

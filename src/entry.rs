@@ -66,6 +66,16 @@ pub(crate) struct AgeBasis {
     pub(crate) expires: i64,
 }
 
+/// When a stored response must be checked with the origin before it is used
+/// (shared mode; app mode stores neither).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Revalidate {
+    /// `no-cache`: on every use, fresh or not.
+    pub(crate) every_use: bool,
+    /// `must-revalidate`, `proxy-revalidate`, `s-maxage`: never served stale.
+    pub(crate) once_stale: bool,
+}
+
 /// One stored response.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Entry {
@@ -82,7 +92,13 @@ pub(crate) struct Entry {
     pub(crate) stored_at: u64,
     /// Unix milliseconds; fresh while `now < fresh_until`.
     pub(crate) fresh_until: u64,
+    /// Unix milliseconds; kept (stale, for revalidation) until then.
+    pub(crate) kept_until: u64,
     pub(crate) age_basis: Option<AgeBasis>,
+    /// Seconds the response had already aged when stored (RFC 9111's corrected
+    /// initial age; 0 in app mode).
+    pub(crate) initial_age: u64,
+    pub(crate) revalidate: Revalidate,
 }
 
 /// Where the variants of one URL live when there is more than one.
@@ -101,7 +117,8 @@ pub(crate) struct VariantRef {
     pub(crate) method: StoredMethod,
     pub(crate) auth: AuthScope,
     pub(crate) names: Vec<HeaderName>,
-    pub(crate) fresh_until: u64,
+    /// The variant's [`Entry::kept_until`].
+    pub(crate) kept_until: u64,
 }
 
 /// A value under a response key.
@@ -129,7 +146,7 @@ pub(crate) enum DecodeError {
 }
 
 const MAGIC: &[u8; 4] = b"TRC\x00";
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
 const KIND_ENTRY: u8 = 1;
 const KIND_INDEX: u8 = 2;
 
@@ -154,7 +171,7 @@ pub(crate) fn encode(value: &Stored) -> Bytes {
                 w.put_u8(method_tag(v.method));
                 w.put_u8(auth_tag(v.auth));
                 put_names(&mut w, &v.names);
-                w.put_u64(v.fresh_until);
+                w.put_u64(v.kept_until);
             }
         }
     }
@@ -184,6 +201,7 @@ fn put_entry(w: &mut BytesMut, e: &Entry) {
     put_bytes(w, &e.body);
     w.put_u64(e.stored_at);
     w.put_u64(e.fresh_until);
+    w.put_u64(e.kept_until);
     match e.age_basis {
         None => w.put_u8(0),
         Some(a) => {
@@ -192,6 +210,8 @@ fn put_entry(w: &mut BytesMut, e: &Entry) {
             w.put_i64(a.expires);
         }
     }
+    w.put_u64(e.initial_age);
+    w.put_u8(u8::from(e.revalidate.every_use) | u8::from(e.revalidate.once_stale) << 1);
 }
 
 fn put_len(w: &mut BytesMut, len: usize) {
@@ -248,7 +268,7 @@ pub(crate) fn decode(bytes: &Bytes) -> Result<Stored, DecodeError> {
                     method: r.method()?,
                     auth: r.auth()?,
                     names: r.names()?,
-                    fresh_until: r.u64()?,
+                    kept_until: r.u64()?,
                 });
             }
             Stored::Index(Arc::new(Index { variants }))
@@ -361,6 +381,7 @@ impl Reader {
         let body = self.bytes()?;
         let stored_at = self.u64()?;
         let fresh_until = self.u64()?;
+        let kept_until = self.u64()?;
         let age_basis = match self.u8()? {
             0 => None,
             1 => Some(AgeBasis {
@@ -368,6 +389,14 @@ impl Reader {
                 expires: i64::from_be_bytes(self.array()?),
             }),
             _ => return Err(DecodeError::Invalid("age basis tag")),
+        };
+        let initial_age = self.u64()?;
+        let revalidate = match self.u8()? {
+            flags @ 0..=3 => Revalidate {
+                every_use: flags & 1 != 0,
+                once_stale: flags & 2 != 0,
+            },
+            _ => return Err(DecodeError::Invalid("revalidation flags")),
         };
         Ok(Entry {
             material,
@@ -379,7 +408,10 @@ impl Reader {
             body,
             stored_at,
             fresh_until,
+            kept_until,
             age_basis,
+            initial_age,
+            revalidate,
         })
     }
 }
@@ -409,10 +441,16 @@ mod tests {
             body: Bytes::from_static(b"hello"),
             stored_at: 1,
             fresh_until: 2,
+            kept_until: 3,
             age_basis: Some(AgeBasis {
                 max_age: -5,
                 expires: 1_468_749_600,
             }),
+            initial_age: 4,
+            revalidate: Revalidate {
+                every_use: false,
+                once_stale: true,
+            },
         }
     }
 
@@ -430,7 +468,7 @@ mod tests {
                 method: StoredMethod::Get,
                 auth: AuthScope::Any,
                 names: vec![HeaderName::from_static("accept-language")],
-                fresh_until: 20,
+                kept_until: 20,
             }],
         }));
         assert_eq!(decode(&encode(&value)).unwrap(), value);

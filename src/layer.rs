@@ -80,6 +80,8 @@ pub(crate) struct Config {
     /// How long a stale entry is kept past its freshness, for revalidation and
     /// `max-stale`.
     pub(crate) keep: Duration,
+    /// Whether successful unsafe requests invalidate what they target.
+    pub(crate) invalidate_unsafe: bool,
 }
 
 /// A URL given to [`CacheLayer::purge`] is not an absolute `http(s)` URL.
@@ -232,6 +234,7 @@ impl Default for CacheLayerBuilder {
                 heuristic_fraction: 0.0,
                 targeted: vec![HeaderName::from_static("cdn-cache-control")],
                 keep: Duration::ZERO,
+                invalidate_unsafe: true,
             },
         }
     }
@@ -316,6 +319,18 @@ impl CacheLayerBuilder {
     #[must_use]
     pub fn keep(mut self, keep: Duration) -> Self {
         self.keep = Some(keep);
+        self
+    }
+
+    /// Whether a successful (2xx or 3xx) response to an unsafe method (POST, PUT,
+    /// DELETE, PATCH, or any method not known to be safe) removes every stored
+    /// variant of its URL and of the same-origin URLs in its `Location` and
+    /// `Content-Location`, as RFC 9111 section 4.4 requires of HTTP caches
+    /// (default on, in both modes). Django's middleware does not do it (its
+    /// behaviour B11): turn it off to match Django exactly.
+    #[must_use]
+    pub fn invalidate_on_unsafe_methods(mut self, on: bool) -> Self {
+        self.config.invalidate_unsafe = on;
         self
     }
 

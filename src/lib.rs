@@ -52,6 +52,7 @@ pub mod directives;
 mod entry;
 mod future;
 pub mod headers;
+mod invalidate;
 mod key;
 mod layer;
 mod policy;

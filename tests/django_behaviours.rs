@@ -394,7 +394,11 @@ async fn b10_view_expires_preserved_max_age_600_added_age_0() {
 async fn b11_post_passes_through_untouched_and_does_not_disturb_stored_get() {
     let clock = clock();
     let calls = Calls::default();
-    let svc = builder(&clock).build().layer(view(&calls, |_, _| {}));
+    // Django's behaviour; by default the cache invalidates (see the next test).
+    let svc = builder(&clock)
+        .invalidate_on_unsafe_methods(false)
+        .build()
+        .layer(view(&calls, |_, _| {}));
     send(&svc, get("/p/")).await;
 
     let (p, body) = send(&svc, req(Method::POST, "/p/")).await;
@@ -414,11 +418,33 @@ async fn b11_post_passes_through_untouched_and_does_not_disturb_stored_get() {
 }
 
 #[tokio::test]
+async fn b11_departure_a_successful_post_invalidates_the_stored_get() {
+    let clock = clock();
+    let calls = Calls::default();
+    let svc = builder(&clock).build().layer(view(&calls, |_, _| {}));
+    send(&svc, get("/p/")).await;
+    let (p, _) = send(&svc, req(Method::POST, "/p/")).await;
+    assert_eq!(
+        header(&p, "cache-status"),
+        Some("tower-response-cache; fwd=method; fwd-status=200")
+    );
+    let (_, body) = send(&svc, get("/p/")).await;
+    assert_eq!(body, "body 3");
+    // OPTIONS is safe: it invalidates nothing.
+    send(&svc, req(Method::OPTIONS, "/p/")).await;
+    let (_, body) = send(&svc, get("/p/")).await;
+    assert_eq!(body, "body 3");
+}
+
+#[tokio::test]
 async fn b11_put_patch_delete_options_behave_like_post() {
     for method in [Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS] {
         let clock = clock();
         let calls = Calls::default();
-        let svc = builder(&clock).build().layer(view(&calls, |_, _| {}));
+        let svc = builder(&clock)
+            .invalidate_on_unsafe_methods(false)
+            .build()
+            .layer(view(&calls, |_, _| {}));
         send(&svc, get("/p/")).await;
         for n in 2..=3 {
             let (p, body) = send(&svc, req(method.clone(), "/p/")).await;

@@ -226,7 +226,7 @@ impl ResponseStore {
         let mut kept: Vec<(VariantRef, Option<Arc<Entry>>)> = match self.get(url).await {
             Some(Stored::Entry(old))
                 if old.material == key.material[..]
-                    && old.fresh_until > now
+                    && old.kept_until > now
                     && !supersedes(variant_ref(&old).id) =>
             {
                 vec![(variant_ref(&old), Some(old))]
@@ -234,7 +234,7 @@ impl ResponseStore {
             Some(Stored::Index(index)) => {
                 let mut kept = Vec::with_capacity(index.variants.len() + 1);
                 for v in index.variants.iter() {
-                    if v.fresh_until > now && !supersedes(v.id) {
+                    if v.kept_until > now && !supersedes(v.id) {
                         kept.push((v.clone(), None));
                     } else {
                         dropped.push(v.id);
@@ -255,7 +255,7 @@ impl ResponseStore {
             for id in dropped {
                 self.delete(StoreKey::variant(key.hash, id)).await;
             }
-            self.put(url, Stored::Entry(entry), ttl(new.fresh_until, now))
+            self.put(url, Stored::Entry(entry), ttl(new.kept_until, now))
                 .await;
             return;
         }
@@ -267,16 +267,16 @@ impl ResponseStore {
         for (v, migrating) in kept {
             if let Some(old) = migrating {
                 let old_key = StoreKey::variant(key.hash, v.id);
-                self.put(old_key, Stored::Entry(old), ttl(v.fresh_until, now))
+                self.put(old_key, Stored::Entry(old), ttl(v.kept_until, now))
                     .await;
             }
             variants.push(v);
         }
         let new_key = StoreKey::variant(key.hash, new.id);
-        self.put(new_key, Stored::Entry(entry), ttl(new.fresh_until, now))
+        self.put(new_key, Stored::Entry(entry), ttl(new.kept_until, now))
             .await;
         variants.push(new);
-        let until = variants.iter().map(|v| v.fresh_until).max().unwrap_or(now);
+        let until = variants.iter().map(|v| v.kept_until).max().unwrap_or(now);
         self.put(
             url,
             Stored::Index(Arc::new(Index { variants })),
@@ -346,11 +346,11 @@ fn variant_ref(e: &Entry) -> VariantRef {
         method: e.method,
         auth: e.auth,
         names: e.vary.names.clone(),
-        fresh_until: e.fresh_until,
+        kept_until: e.kept_until,
     }
 }
 
-/// Backend time to live for something fresh until `until` (at least 1 ms).
+/// Backend time to live for something kept until `until` (at least 1 ms).
 fn ttl(until: u64, now: u64) -> Duration {
     Duration::from_millis(until.saturating_sub(now).max(1))
 }
@@ -362,7 +362,7 @@ mod tests {
 
     use super::*;
     use crate::backend::{BackendError, BoxFuture, DummyBackend, Ttl};
-    use crate::entry::{AuthScope, VaryValues};
+    use crate::entry::{AuthScope, Revalidate, VaryValues};
 
     /// The memory backend seen only through its byte interface, as a remote
     /// backend is: every value goes through the envelope. Counts its `get`s
@@ -454,7 +454,10 @@ mod tests {
             body: Bytes::from_static(body.as_bytes()),
             stored_at: NOW,
             fresh_until: NOW + 60_000,
+            kept_until: NOW + 60_000,
             age_basis: None,
+            initial_age: 0,
+            revalidate: Revalidate::default(),
         }
     }
 
