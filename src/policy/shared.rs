@@ -269,11 +269,12 @@ pub(crate) fn storable(
         None => heuristic_lifetime(config, heuristic_status, headers, date, exchange),
     };
     let has_validator = headers.contains_key(ETAG) || headers.contains_key(LAST_MODIFIED);
-    // Stored only if it can be used: fresh for a while, or revalidated later.
+    // Stored only if it can be used: fresh for a while, or revalidated later. (A
+    // response stale on arrival without a validator would only be replaced.)
     let useful = if d.no_cache {
         has_validator
     } else {
-        lifetime > 0 || !config.keep.is_zero()
+        lifetime > 0 || has_validator && !config.keep.is_zero()
     };
     if !useful {
         return None;
