@@ -1,0 +1,224 @@
+// Scores one run of the HTTP caching test suite (npm `http-cache-tests`) and
+// gates it against conformance/baseline.json.
+//
+//   node conformance/score.mjs <package dir> <raw results JSON>
+//
+// <package dir> is the installed `node_modules/http-cache-tests`; the test
+// definitions and the classification (`determineTestResult`, which honours each
+// test's `depends_on`) are imported from it, so the scores are the suite's own.
+// <raw results JSON> is the output of `npm run --silent cli --base=...`.
+//
+// Writes conformance/results.json and conformance/SUMMARY.md (keeping whatever
+// follows the `<!-- explanations -->` line of the existing SUMMARY.md). Exits 1
+// when a required test of the baseline no longer passes or the number of
+// required passes drops below the baseline's. With UPDATE_BASELINE=1 (or
+// --update-baseline) it rewrites the baseline from this run instead.
+
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const MARKER = '<!-- explanations -->'
+
+const args = process.argv.slice(2)
+const updateFlag = args.includes('--update-baseline')
+const positional = args.filter(a => a !== '--update-baseline')
+if (positional.length !== 2) {
+  console.error('usage: node conformance/score.mjs <package dir> <raw results JSON> [--update-baseline]')
+  process.exit(2)
+}
+const [packageDir, rawPath] = positional.map(p => path.resolve(p))
+const updateBaseline = updateFlag || ['1', 'true', 'yes'].includes(process.env.UPDATE_BASELINE)
+
+const load = rel => import(pathToFileURL(path.join(packageDir, rel)).href)
+const pkg = JSON.parse(fs.readFileSync(path.join(packageDir, 'package.json'), 'utf8'))
+const packageId = `${pkg.name}@${pkg.version}`
+const { determineTestResult } = await load('lib/display.mjs')
+// The suites in the order the CLI runs them: tests/index.mjs, then Surrogate-Control.
+const suites = [...(await load('tests/index.mjs')).default, (await load('tests/surrogate-control.mjs')).default]
+
+let raw
+try {
+  raw = JSON.parse(fs.readFileSync(rawPath, 'utf8'))
+} catch (err) {
+  console.error(`cannot read the suite's results from ${rawPath}: ${err.message}`)
+  process.exit(2)
+}
+
+// determineTestResult returns [icon, colour, symbol]; name each symbol.
+const STATUS = {
+  '✅': 'pass',
+  '⛔️': 'fail',
+  '⚠️': 'optional_fail',
+  Y: 'yes',
+  N: 'no',
+  '🔹': 'setup_fail',
+  '⁉️': 'harness_fail',
+  '⚪️': 'dependency_fail',
+  '↻': 'retry',
+  '-': 'untested'
+}
+
+// Every test the CLI runs against a proxy (browser-only tests are skipped).
+const tests = []
+for (const suite of suites) {
+  for (const test of suite.tests) {
+    if (test.browser_only === true) continue
+    const symbol = determineTestResult(suites, test.id, raw)[2]
+    tests.push({
+      id: test.id,
+      name: test.name,
+      suite: suite.id,
+      kind: test.kind || 'required',
+      depends_on: test.depends_on || [],
+      symbol,
+      status: STATUS[symbol] || symbol,
+      raw: raw[test.id] === undefined ? null : raw[test.id]
+    })
+  }
+}
+const byId = new Map(tests.map(t => [t.id, t]))
+const unknown = Object.keys(raw).filter(id => !byId.has(id))
+if (unknown.length > 0) console.error(`warning: results for unknown tests: ${unknown.join(', ')}`)
+
+// results.json: one entry per test, in suite order.
+const results = { package: packageId, tests: {} }
+for (const t of tests) {
+  results.tests[t.id] = { kind: t.kind, suite: t.suite, symbol: t.symbol, status: t.status, raw: t.raw }
+}
+fs.writeFileSync(path.join(here, 'results.json'), JSON.stringify(results, null, 2) + '\n')
+
+// Counts per kind and status, overall and per suite.
+const count = list => {
+  const c = {}
+  for (const t of list) {
+    c[t.kind] ??= {}
+    c[t.kind][t.status] = (c[t.kind][t.status] || 0) + 1
+    c[t.kind].total = (c[t.kind].total || 0) + 1
+  }
+  return c
+}
+const n = (c, kind, status) => (c[kind] && c[kind][status]) || 0
+const others = (c, kind, named) => n(c, kind, 'total') - named.reduce((sum, s) => sum + n(c, kind, s), 0)
+const totals = count(tests)
+
+// Messages carry the per-run test UUIDs; drop them so that SUMMARY.md diffs show changes only.
+const uuid = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g
+const oneLine = s => String(s).replace(uuid, '<uuid>').replace(/\s+/g, ' ').replace(/\|/g, '\\|').trim()
+const reason = t => {
+  if (t.status === 'dependency_fail') {
+    const failed = t.depends_on.filter(d => !['pass', 'yes'].includes(byId.get(d)?.status))
+    return `depends on ${failed.map(d => `\`${d}\` (${byId.get(d)?.symbol ?? 'not run'})`).join(', ')}`
+  }
+  if (t.raw === null) return 'not run'
+  if (Array.isArray(t.raw)) return `${t.raw[0]}: ${oneLine(t.raw[1])}`
+  return oneLine(JSON.stringify(t.raw))
+}
+
+const lines = []
+const out = s => lines.push(s)
+out('# HTTP caching conformance: `examples/reverse_proxy.rs`')
+out('')
+out(`Generated by \`bash conformance/run.sh\` (${packageId}, proxy in shared mode, memory backend).`)
+out('Do not edit above the explanations marker: it is rewritten on every run.')
+out('')
+out('## Totals')
+out('')
+out('Kinds and symbols are the suite\'s own (`determineTestResult`, honouring `depends_on`): ✅ pass,')
+out('⛔️ fail, ⚠️ optimal fail, Y / N check, ⚪️ a dependency did not pass, 🔹 setup failure,')
+out('⁉️ harness failure, ↻ retried request.')
+out('')
+out('| kind | tests | ✅ pass | ⛔️ / ⚠️ fail | not scored (⚪️ 🔹 ⁉️ ↻ -) |')
+out('|---|---:|---:|---:|---:|')
+out(`| required | ${n(totals, 'required', 'total')} | ${n(totals, 'required', 'pass')} | ${n(totals, 'required', 'fail')} | ${others(totals, 'required', ['pass', 'fail'])} |`)
+out(`| optimal | ${n(totals, 'optimal', 'total')} | ${n(totals, 'optimal', 'pass')} | ${n(totals, 'optimal', 'optional_fail')} | ${others(totals, 'optimal', ['pass', 'optional_fail'])} |`)
+out('')
+out(`Checks (informational): ${n(totals, 'check', 'total')} tests, ${n(totals, 'check', 'yes')} Y, ${n(totals, 'check', 'no')} N, ${others(totals, 'check', ['yes', 'no'])} not scored.`)
+out('')
+out('## Per suite')
+out('')
+out('| suite | required ✅ | required ⛔️ | required other | optimal ✅ | optimal ⚠️ | optimal other | checks Y / N / other |')
+out('|---|---:|---:|---:|---:|---:|---:|---|')
+for (const suite of suites) {
+  const c = count(tests.filter(t => t.suite === suite.id))
+  out(`| ${suite.name} (\`${suite.id}\`) | ${n(c, 'required', 'pass')} | ${n(c, 'required', 'fail')} | ${others(c, 'required', ['pass', 'fail'])} | ` +
+    `${n(c, 'optimal', 'pass')} | ${n(c, 'optimal', 'optional_fail')} | ${others(c, 'optimal', ['pass', 'optional_fail'])} | ` +
+    `${n(c, 'check', 'yes')} / ${n(c, 'check', 'no')} / ${others(c, 'check', ['yes', 'no'])} |`)
+}
+out('')
+const section = (title, list) => {
+  out(`## ${title} (${list.length})`)
+  out('')
+  let current
+  for (const t of list) {
+    if (t.suite !== current) {
+      if (current !== undefined) out('')
+      current = t.suite
+      out(`### \`${current}\``)
+      out('')
+    }
+    out(`- ${t.symbol} \`${t.id}\`: ${oneLine(t.name)}`)
+    out(`  - ${reason(t)}`)
+  }
+  if (list.length === 0) out('None.')
+  out('')
+}
+const required = tests.filter(t => t.kind === 'required')
+section('Required failures', required.filter(t => t.status === 'fail'))
+section('Required tests not scored', required.filter(t => !['pass', 'fail'].includes(t.status)))
+out('## Explanations')
+out('')
+
+// Keep the hand-written part: the marker line and everything after it.
+const summaryPath = path.join(here, 'SUMMARY.md')
+let kept = `${MARKER}\n`
+if (fs.existsSync(summaryPath)) {
+  const old = fs.readFileSync(summaryPath, 'utf8')
+  const at = old.indexOf(MARKER)
+  if (at >= 0) kept = old.slice(at)
+}
+fs.writeFileSync(summaryPath, lines.join('\n') + '\n' + kept)
+
+// The gate.
+const passing = required.filter(t => t.status === 'pass').map(t => t.id).sort()
+const baselinePath = path.join(here, 'baseline.json')
+console.log(`${packageId}: required ${passing.length} pass / ${n(totals, 'required', 'fail')} fail / ` +
+  `${others(totals, 'required', ['pass', 'fail'])} not scored (of ${required.length}); ` +
+  `optimal ${n(totals, 'optimal', 'pass')} pass / ${n(totals, 'optimal', 'optional_fail')} fail; ` +
+  `checks ${n(totals, 'check', 'yes')} Y / ${n(totals, 'check', 'no')} N`)
+if (updateBaseline) {
+  const baseline = { package: packageId, required_pass_count: passing.length, required_passing: passing }
+  fs.writeFileSync(baselinePath, JSON.stringify(baseline, null, 2) + '\n')
+  console.log(`baseline rewritten: ${passing.length} required passes`)
+  process.exit(0)
+}
+if (!fs.existsSync(baselinePath)) {
+  console.error(`no ${path.relative(process.cwd(), baselinePath)}: run with UPDATE_BASELINE=1 to create it`)
+  process.exit(1)
+}
+const baseline = JSON.parse(fs.readFileSync(baselinePath, 'utf8'))
+if (baseline.package !== packageId) {
+  console.error(`warning: the baseline is for ${baseline.package}, this run is ${packageId}`)
+}
+const passingSet = new Set(passing)
+const lost = baseline.required_passing.filter(id => !passingSet.has(id))
+const gained = passing.filter(id => !baseline.required_passing.includes(id))
+let ok = true
+if (lost.length > 0) {
+  ok = false
+  console.error(`REGRESSION: ${lost.length} required test(s) of the baseline no longer pass:`)
+  for (const id of lost) {
+    const t = byId.get(id)
+    console.error(`  ${t ? `${t.symbol} ${id}: ${reason(t)}` : `${id}: no longer in the suite`}`)
+  }
+}
+if (passing.length < baseline.required_pass_count) {
+  ok = false
+  console.error(`REGRESSION: ${passing.length} required passes, the baseline has ${baseline.required_pass_count}`)
+}
+if (gained.length > 0) {
+  console.log(`${gained.length} required test(s) pass that the baseline does not list (UPDATE_BASELINE=1 to record them): ${gained.join(', ')}`)
+}
+console.log(ok ? 'conformance gate: ok' : 'conformance gate: FAILED')
+process.exit(ok ? 0 : 1)
