@@ -82,6 +82,28 @@ pub(crate) struct Config {
     pub(crate) keep: Duration,
     /// Whether successful unsafe requests invalidate what they target.
     pub(crate) invalidate_unsafe: bool,
+    /// Shared mode: the device token `Surrogate-Control` may target, and the
+    /// `Surrogate-Capability` value that announces it.
+    pub(crate) surrogate: Option<Surrogate>,
+}
+
+/// This cache as a surrogate (W3C Edge Architecture): its device token, and
+/// the `Surrogate-Capability` request value announcing it.
+pub(crate) struct Surrogate {
+    pub(crate) token: String,
+    pub(crate) capability: http::HeaderValue,
+}
+
+impl Surrogate {
+    /// `None` when `token` has no token characters left to announce.
+    fn new(token: &str) -> Option<Self> {
+        let token: String = token
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(*c))
+            .collect();
+        let capability = http::HeaderValue::try_from(format!("{token}=\"Surrogate/1.0\"")).ok()?;
+        (!token.is_empty()).then_some(Self { token, capability })
+    }
 }
 
 /// A URL given to [`CacheLayer::purge`] is not an absolute `http(s)` URL.
@@ -235,6 +257,7 @@ impl Default for CacheLayerBuilder {
                 targeted: vec![HeaderName::from_static("cdn-cache-control")],
                 keep: Duration::ZERO,
                 invalidate_unsafe: true,
+                surrogate: Surrogate::new("tower-response-cache"),
             },
         }
     }
@@ -308,6 +331,22 @@ impl CacheLayerBuilder {
     #[must_use]
     pub fn targeted_cache_control(mut self, fields: impl IntoIterator<Item = HeaderName>) -> Self {
         self.config.targeted = fields.into_iter().collect();
+        self
+    }
+
+    /// Shared mode: whether this cache obeys `Surrogate-Control` (the W3C Edge
+    /// Architecture field that Varnish and Fastly honour), and the device token
+    /// it answers to (default `tower-response-cache`; `None` turns it off).
+    /// Forwarded requests announce the token in `Surrogate-Capability`, so the
+    /// origin can target directives at it (`max-age=60;tower-response-cache`);
+    /// directives targeted at another device are ignored. `Surrogate-Control`
+    /// ranks after the [targeted fields](Self::targeted_cache_control) and,
+    /// like them, replaces `Cache-Control` and `Expires`; it understands
+    /// `max-age` (the part before any `+`), `no-store` and `no-store-remote`.
+    /// Characters a token cannot hold are dropped from `token`.
+    #[must_use]
+    pub fn surrogate_control(mut self, token: Option<&str>) -> Self {
+        self.config.surrogate = token.and_then(Surrogate::new);
         self
     }
 

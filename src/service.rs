@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{
-    AGE, CACHE_STATUS, CONNECTION, CONTENT_LENGTH, ETAG, EXPIRES, IF_MATCH, IF_MODIFIED_SINCE,
-    IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, LAST_MODIFIED, TE, TRAILER, TRANSFER_ENCODING,
-    UPGRADE,
+    AGE, CACHE_STATUS, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, EXPIRES,
+    IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, LAST_MODIFIED, TE,
+    TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
 use http::request::Parts;
 use http::response;
@@ -110,7 +110,7 @@ where
             return match shared.settle(lookup, &request, now) {
                 Ok(hit) => ResponseFuture::ready(hit),
                 Err(forward) => {
-                    let miss = request.miss(forward, now, body);
+                    let miss = request.miss(forward, now, body, shared.capability());
                     let inner = self.inner.clone();
                     ResponseFuture::boxed(Box::pin(forward_miss(shared.clone(), inner, miss)))
                 }
@@ -122,7 +122,10 @@ where
             let now = shared.clock.now();
             match shared.settle(lookup, &request, now) {
                 Ok(hit) => Ok(hit),
-                Err(forward) => forward_miss(shared, inner, request.miss(forward, now, body)).await,
+                Err(forward) => {
+                    let miss = request.miss(forward, now, body, shared.capability());
+                    forward_miss(shared, inner, miss).await
+                }
             }
         }))
     }
@@ -178,14 +181,21 @@ impl CacheableRequest {
 
     /// Puts the request back together to forward it, keeping what storing the
     /// response will need. A stale entry with a validator makes it conditional,
-    /// unless the client's request already is.
+    /// unless the client's request already is; `capability` is appended as
+    /// `Surrogate-Capability`.
     fn miss<ReqBody>(
         mut self,
         forward: Forward,
         now: SystemTime,
         body: ReqBody,
+        capability: Option<&HeaderValue>,
     ) -> (Request<ReqBody>, Miss) {
         let request_headers = self.parts.headers.clone();
+        if let Some(capability) = capability {
+            self.parts
+                .headers
+                .append(SURROGATE_CAPABILITY, capability.clone());
+        }
         let validated = forward
             .stale
             .as_deref()
@@ -248,6 +258,12 @@ where
 type Outgoing<B> = (Response<ResponseBody<B>>, Option<BoxFuture<'static, ()>>);
 
 impl Shared {
+    /// The `Surrogate-Capability` a shared cache announces on forwarded requests.
+    fn capability(&self) -> Option<&HeaderValue> {
+        let surrogate = self.config.surrogate.as_ref()?;
+        (self.config.mode == Mode::Shared).then_some(&surrogate.capability)
+    }
+
     /// A usable stored response, or why the request must go to the inner service.
     /// (`only-if-cached` turns the latter into a 504.)
     fn settle<B>(
@@ -449,7 +465,7 @@ impl Shared {
         let mut headers = stale.headers.clone();
         let excluded = connection_fields(not_modified);
         for name in not_modified.keys() {
-            if *name == CONTENT_LENGTH || excluded.contains(name) {
+            if excluded.contains(name) || NOT_UPDATED.contains(name) {
                 continue;
             }
             headers.remove(name);
@@ -629,6 +645,19 @@ fn add_validators(request: &mut HeaderMap, stored: &HeaderMap) -> bool {
     }
     added
 }
+
+const SURROGATE_CAPABILITY: HeaderName = HeaderName::from_static("surrogate-capability");
+
+/// Fields a 304 does not update (RFC 9111 section 3.2): they describe the
+/// stored body, which the 304 does not replace, or the validator it was
+/// selected by.
+const NOT_UPDATED: [HeaderName; 5] = [
+    CONTENT_LENGTH,
+    CONTENT_ENCODING,
+    CONTENT_RANGE,
+    HeaderName::from_static("content-md5"),
+    ETAG,
+];
 
 /// Whether a method is safe (RFC 9110 section 9.2.1): it cannot change what a
 /// URL shows, so its response invalidates nothing.

@@ -6,7 +6,8 @@
 //!   own directives (5.2.1) and the response's revalidation rules (4.2.4)?
 //!
 //! A targeted field (RFC 9213, `CDN-Cache-Control` by default) that is present
-//! and valid replaces `Cache-Control` and `Expires` for both.
+//! and valid replaces `Cache-Control` and `Expires` for both; so does a
+//! `Surrogate-Control` with directives for this cache, after them.
 
 use std::time::SystemTime;
 
@@ -16,12 +17,15 @@ use http::{HeaderMap, HeaderName, StatusCode};
 use crate::cache_status::Fwd;
 use crate::clock::unix_millis;
 use crate::entry::{AuthScope, Entry, Revalidate};
-use crate::headers::cache_control::{directives, split_directive};
+use crate::headers::cache_control::{SplitDirectives, directives, split_directive};
 use crate::headers::http_date::parse_http_date;
 use crate::headers::list::trim_ows;
 use crate::headers::structured::{Item, parse_dictionary};
 use crate::layer::Config;
 use crate::policy::{is_event_stream, is_too_large};
+
+/// The W3C Edge Architecture's response field for surrogates.
+const SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
 
 /// RFC 9111 section 1.2.2: a delta-seconds too large to represent is 2^31.
 const DELTA_MAX: u64 = 2_147_483_648;
@@ -37,9 +41,10 @@ enum Delta {
 }
 
 /// Reads delta-seconds: ASCII digits, optionally quoted (recipients accept the
-/// quoted form, section 5.2); too large is clamped to 2^31.
+/// quoted form, section 5.2), nothing else (no whitespace, sign or fraction);
+/// too large is clamped to 2^31.
 fn delta(value: Option<&[u8]>) -> Delta {
-    let Some(mut v) = value.map(trim_ows) else {
+    let Some(mut v) = value else {
         return Delta::Invalid;
     };
     if let [b'"', inner @ .., b'"'] = v {
@@ -77,8 +82,8 @@ impl ResponseDirectives {
     fn from_cache_control(headers: &HeaderMap) -> Self {
         let mut d = Self::default();
         for part in directives(headers) {
+            // `max-age =5` is not `max-age`: the grammar has no space there.
             let (name, value) = split_directive(part);
-            let name = trim_ows(name);
             match value {
                 Some(v) if is(name, "no-cache") || is(name, "private") => d.fields(v),
                 _ => d.set(name, value, true),
@@ -110,6 +115,37 @@ impl ResponseDirectives {
             }
         }
         Some(d)
+    }
+
+    /// From `Surrogate-Control`, the directives meant for `token` or for every
+    /// surrogate; `None` when none applies.
+    fn from_surrogate(headers: &HeaderMap, token: &str) -> Option<Self> {
+        let mut d = Self::default();
+        let mut applies = false;
+        for line in headers.get_all(SURROGATE_CONTROL) {
+            for part in SplitDirectives::new(line.as_bytes()) {
+                let (directive, target) = match part.iter().position(|&c| c == b';') {
+                    Some(i) => (&part[..i], Some(trim_ows(&part[i + 1..]))),
+                    None => (part, None),
+                };
+                if target.is_some_and(|t| !t.eq_ignore_ascii_case(token.as_bytes())) {
+                    continue;
+                }
+                match split_directive(trim_ows(directive)) {
+                    (name, Some(value)) if is(name, "max-age") => {
+                        // `max-age=60+30`: fresh for 60 s, the rest is ESI's.
+                        let fresh = value.split(|&c| c == b'+').next();
+                        d.set_delta(name, delta(fresh));
+                    }
+                    (name, None) if is(name, "no-store") || is(name, "no-store-remote") => {
+                        d.no_store = true;
+                    }
+                    _ => continue,
+                }
+                applies = true;
+            }
+        }
+        applies.then_some(d)
     }
 
     fn set(&mut self, name: &[u8], value: Option<&[u8]>, on: bool) {
@@ -171,6 +207,10 @@ fn response_directives(config: &Config, headers: &HeaderMap) -> (ResponseDirecti
         if let Some(d) = ResponseDirectives::from_targeted(&joined) {
             return (d, true);
         }
+    }
+    let surrogate = config.surrogate.as_ref();
+    if let Some(d) = surrogate.and_then(|s| ResponseDirectives::from_surrogate(headers, &s.token)) {
+        return (d, true);
     }
     (ResponseDirectives::from_cache_control(headers), false)
 }
@@ -330,9 +370,16 @@ fn corrected_initial_age(headers: &HeaderMap, date: Option<SystemTime>, ex: &Exc
             .duration_since(date)
             .map_or(0, |d| d.as_secs())
     });
-    let age_value = match headers.get(AGE).map(|v| delta(Some(v.as_bytes()))) {
-        Some(Delta::Secs(s)) => s,
-        _ => 0,
+    // An `Age` that is not one delta-seconds (a list, two lines, a sign, a
+    // parameter) cannot be trusted to be small: the response counts as stale.
+    let mut lines = headers.get_all(AGE).iter();
+    let age_value = match (lines.next(), lines.next()) {
+        (None, _) => 0,
+        (Some(line), None) => match delta(Some(trim_ows(line.as_bytes()))) {
+            Delta::Secs(s) => s,
+            Delta::Invalid => DELTA_MAX,
+        },
+        (Some(_), Some(_)) => DELTA_MAX,
     };
     let delay = ex
         .response_time
@@ -373,7 +420,6 @@ impl RequestDirectives {
         let mut r = Self::default();
         for part in directives(headers) {
             let (name, value) = split_directive(part);
-            let name = trim_ows(name);
             let secs = match delta(value) {
                 Delta::Secs(s) => Some(s),
                 Delta::Invalid => None,
