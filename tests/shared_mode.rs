@@ -1493,3 +1493,491 @@ async fn head_after_a_stored_get_is_a_hit_with_the_get_headers() {
     assert_eq!(header(&p, "cache-control"), Some("max-age=60"));
     assert_eq!(header(&p, "date"), Some(date(0).as_str()));
 }
+
+// ---------------------------------------------------------------- §5.1 strict Age
+
+/// Whether a GET for `/p` is a hit at each of `offsets` (ascending, seconds
+/// after T0), once a response shaped by `f` was fetched at T0 through a shared
+/// cache built by `configure`.
+async fn hits_at<F>(
+    configure: impl FnOnce(CacheLayerBuilder) -> CacheLayerBuilder,
+    f: F,
+    offsets: &[u64],
+) -> Vec<bool>
+where
+    F: Fn(usize, &Req, &mut Res) + Clone + Send + Sync + 'static,
+{
+    let clock = clock();
+    let log = Log::default();
+    let svc = configure(shared(&clock))
+        .build()
+        .layer(origin(&clock, &log, f));
+    send(&svc, get("/p")).await;
+    let mut hits = Vec::new();
+    for &offset in offsets {
+        at(&clock, offset);
+        hits.push(is_hit(&svc, &log, "/p").await);
+    }
+    hits
+}
+
+/// The default shared cache.
+fn defaults(b: CacheLayerBuilder) -> CacheLayerBuilder {
+    b
+}
+
+/// An origin answering `max-age=3600` with one `Age` line per value.
+fn max_age_3600_with_ages(
+    values: &'static [&'static str],
+) -> impl Fn(usize, &Req, &mut Res) + Clone + Send + Sync + 'static {
+    move |_, _, res| {
+        put(res, "cache-control", "max-age=3600");
+        for value in values {
+            set(res, "age", value);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_age_that_is_not_one_delta_seconds_makes_the_response_stale() {
+    let cases: [&'static [&'static str]; 8] = [
+        &["abc"],
+        &["-7200"],
+        &["7200.0"],
+        &["7200,0"],
+        &["0, 0"],
+        &["7200;foo=bar"],
+        &["0", "0"],
+        &["0", "7200"],
+    ];
+    for values in cases {
+        let hits = hits_at(defaults, max_age_3600_with_ages(values), &[1]).await;
+        assert_eq!(hits, [false], "Age: {values:?} served as fresh");
+    }
+}
+
+#[tokio::test]
+async fn a_single_valid_age_still_counts() {
+    let clock = clock();
+    let log = Log::default();
+    let svc = shared(&clock)
+        .build()
+        .layer(origin(&clock, &log, max_age_3600_with_ages(&["10"])));
+    send(&svc, get("/p")).await;
+    let (p, b) = send(&svc, get("/p")).await;
+    assert_eq!(log.calls(), 1, "Age: 10 made a max-age=3600 response stale");
+    assert_eq!(b, "body 1");
+    assert_eq!(ages(&p), ["10"]);
+}
+
+// ---------------------------------------------------------------- §3.2 what a 304 updates
+
+/// Fields that describe the stored body or select it: a 304 does not change them.
+const BODY_FIELDS: [&str; 5] = [
+    "content-encoding",
+    "content-range",
+    "content-md5",
+    "etag",
+    "content-length",
+];
+
+/// An origin whose 200 (`body 1`, 6 bytes) is fresh for 60 s with `ETag: "v1"`
+/// and the body fields, and which answers `If-None-Match: "v1"` with a 304
+/// carrying other values for them, `X-Updated: 1`, `max-age=100` and
+/// hop-by-hop fields.
+fn origin_304_with_new_body_fields(_: usize, req: &Req, res: &mut Res) {
+    if req
+        .headers()
+        .get("if-none-match")
+        .is_some_and(|v| v == r#""v1""#)
+    {
+        *res.status_mut() = StatusCode::NOT_MODIFIED;
+        empty_body(res);
+        put(res, "cache-control", "max-age=100");
+        put(res, "content-encoding", "br");
+        put(res, "content-range", "bytes 0-99/100");
+        put(res, "content-md5", "bmV3");
+        put(res, "etag", r#""v2""#);
+        put(res, "content-length", "100");
+        put(res, "x-updated", "1");
+        put(res, "connection", "X-Hop");
+        put(res, "x-hop", "1");
+        put(res, "keep-alive", "timeout=5");
+    } else {
+        put(res, "cache-control", "max-age=60");
+        put(res, "content-encoding", "gzip");
+        put(res, "content-range", "bytes 0-5/6");
+        put(res, "content-md5", "b2xk");
+        put(res, "etag", r#""v1""#);
+        put(res, "content-length", "6");
+    }
+}
+
+/// What a served response says for each of the body fields.
+fn body_fields(p: &http::response::Parts) -> Vec<Option<&str>> {
+    BODY_FIELDS.iter().map(|name| header(p, name)).collect()
+}
+
+#[tokio::test]
+async fn a_304_does_not_update_the_stored_body_fields() {
+    let clock = clock();
+    let log = Log::default();
+    let svc = shared(&clock)
+        .build()
+        .layer(origin(&clock, &log, origin_304_with_new_body_fields));
+    let (p, b) = send(&svc, get("/p")).await;
+    assert_eq!(b, "body 1");
+    let stored = body_fields(&p);
+    assert_eq!(
+        stored,
+        [
+            Some("gzip"),
+            Some("bytes 0-5/6"),
+            Some("b2xk"),
+            Some(r#""v1""#),
+            Some("6"),
+        ]
+    );
+
+    at(&clock, 61);
+    let (p, b) = send(&svc, get("/p")).await;
+    assert_eq!(log.calls(), 2);
+    assert_eq!(log.header(2, "if-none-match").as_deref(), Some(r#""v1""#));
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(b, "body 1");
+    assert_eq!(body_fields(&p), stored, "the 304 replaced a body field");
+    assert_eq!(
+        header(&p, "content-length"),
+        Some(b.len().to_string().as_str())
+    );
+    assert_eq!(header(&p, "x-updated"), Some("1"));
+    assert_eq!(header(&p, "cache-control"), Some("max-age=100"));
+
+    at(&clock, 111);
+    let (p, b) = send(&svc, get("/p")).await;
+    assert_eq!(log.calls(), 2, "freshness not renewed by the 304");
+    assert_eq!(b, "body 1");
+    assert_eq!(
+        body_fields(&p),
+        stored,
+        "the 304 replaced a stored body field"
+    );
+    assert_eq!(
+        header(&p, "content-length"),
+        Some(b.len().to_string().as_str())
+    );
+    assert_eq!(header(&p, "x-updated"), Some("1"));
+    assert_eq!(header(&p, "cache-control"), Some("max-age=100"));
+}
+
+#[tokio::test]
+async fn a_304_does_not_merge_in_its_hop_by_hop_fields() {
+    let clock = clock();
+    let log = Log::default();
+    let svc = shared(&clock)
+        .build()
+        .layer(origin(&clock, &log, origin_304_with_new_body_fields));
+    send(&svc, get("/p")).await;
+    at(&clock, 61);
+    let revalidated = send(&svc, get("/p")).await.0;
+    at(&clock, 62);
+    let hit = send(&svc, get("/p")).await.0;
+    assert_eq!(log.calls(), 2);
+    for (what, p) in [("revalidated", &revalidated), ("hit", &hit)] {
+        assert_eq!(header(p, "x-updated"), Some("1"), "{what}: 304 not merged");
+        for name in ["connection", "x-hop", "keep-alive"] {
+            assert_eq!(header(p, name), None, "{what}: the 304's {name} merged in");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Surrogate-Control
+
+/// An origin answering `Surrogate-Control: sc` and, if given, `Cache-Control: cc`.
+fn surrogate(
+    sc: &'static str,
+    cc: Option<&'static str>,
+) -> impl Fn(usize, &Req, &mut Res) + Clone + Send + Sync + 'static {
+    move |_, _, res| {
+        put(res, "surrogate-control", sc);
+        if let Some(cc) = cc {
+            put(res, "cache-control", cc);
+        }
+    }
+}
+
+/// A shared cache whose device token is `edge`.
+fn edge(b: CacheLayerBuilder) -> CacheLayerBuilder {
+    b.surrogate_control(Some("edge"))
+}
+
+/// A shared cache that ignores `Surrogate-Control`.
+fn no_surrogate(b: CacheLayerBuilder) -> CacheLayerBuilder {
+    b.surrogate_control(None)
+}
+
+/// The `Surrogate-Capability` of the first request the origin received from a
+/// shared cache built by `configure`, for a `method` request to `/p`.
+async fn capability_sent(
+    configure: impl FnOnce(CacheLayerBuilder) -> CacheLayerBuilder,
+    method: Method,
+) -> Option<String> {
+    let clock = clock();
+    let log = Log::default();
+    let svc = configure(shared(&clock))
+        .build()
+        .layer(origin(&clock, &log, cc("max-age=60")));
+    send(&svc, request(method, "/p")).await;
+    assert_eq!(log.calls(), 1);
+    log.header(1, "surrogate-capability")
+}
+
+#[tokio::test]
+async fn a_forwarded_get_announces_the_surrogate_capability() {
+    assert_eq!(
+        capability_sent(defaults, Method::GET).await.as_deref(),
+        Some(r#"tower-response-cache="Surrogate/1.0""#)
+    );
+}
+
+#[tokio::test]
+async fn the_announced_capability_uses_the_configured_token() {
+    assert_eq!(
+        capability_sent(edge, Method::GET).await.as_deref(),
+        Some(r#"edge="Surrogate/1.0""#)
+    );
+}
+
+#[tokio::test]
+async fn no_surrogate_capability_when_surrogate_control_is_off() {
+    assert_eq!(capability_sent(no_surrogate, Method::GET).await, None);
+}
+
+#[tokio::test]
+async fn a_post_is_passed_on_without_a_surrogate_capability() {
+    assert_eq!(capability_sent(defaults, Method::POST).await, None);
+}
+
+#[tokio::test]
+async fn surrogate_max_age_alone_gives_freshness() {
+    let hits = hits_at(defaults, surrogate("max-age=60", None), &[30, 61]).await;
+    assert_eq!(hits, [true, false], "[hit at +30 s, hit at +61 s]");
+}
+
+#[tokio::test]
+async fn surrogate_max_age_overrides_cache_control_no_store() {
+    let hits = hits_at(defaults, surrogate("max-age=60", Some("no-store")), &[30]).await;
+    assert_eq!(hits, [true]);
+}
+
+#[tokio::test]
+async fn surrogate_no_store_overrides_cache_control_max_age() {
+    for sc in ["no-store", "no-store-remote"] {
+        let hits = hits_at(defaults, surrogate(sc, Some("max-age=60")), &[1]).await;
+        assert_eq!(hits, [false], "Surrogate-Control: {sc} stored");
+    }
+}
+
+#[tokio::test]
+async fn surrogate_max_age_overrides_cache_control_max_age() {
+    let hits = hits_at(
+        defaults,
+        surrogate("max-age=10", Some("max-age=3600")),
+        &[5, 11],
+    )
+    .await;
+    assert_eq!(hits, [true, false], "[hit at +5 s, hit at +11 s]");
+}
+
+#[tokio::test]
+async fn surrogate_directive_names_ignore_case() {
+    let hits = hits_at(defaults, surrogate("MaX-aGe=60", Some("no-store")), &[30]).await;
+    assert_eq!(hits, [true]);
+}
+
+#[tokio::test]
+async fn surrogate_max_age_is_the_part_before_the_plus() {
+    let hits = hits_at(defaults, surrogate("max-age=60+30", None), &[59, 61]).await;
+    assert_eq!(hits, [true, false], "[hit at +59 s, hit at +61 s]");
+}
+
+#[tokio::test]
+async fn surrogate_directive_targeted_at_this_cache_applies() {
+    let hits = hits_at(
+        defaults,
+        surrogate("max-age=60;tower-response-cache", Some("no-store")),
+        &[30],
+    )
+    .await;
+    assert_eq!(hits, [true]);
+}
+
+#[tokio::test]
+async fn surrogate_directive_targeted_at_another_device_is_ignored() {
+    let hits = hits_at(
+        defaults,
+        surrogate("max-age=60;other-device", Some("no-store")),
+        &[1],
+    )
+    .await;
+    assert_eq!(hits, [false], "Cache-Control: no-store not obeyed");
+}
+
+#[tokio::test]
+async fn surrogate_directive_targeted_at_the_configured_token_applies() {
+    let hits = hits_at(edge, surrogate("max-age=60;edge", Some("no-store")), &[30]).await;
+    assert_eq!(hits, [true]);
+}
+
+#[tokio::test]
+async fn surrogate_max_age_zero_sets_a_future_expires_aside() {
+    let hits = hits_at(
+        defaults,
+        |_, _, res| {
+            put(res, "surrogate-control", "max-age=0");
+            put(res, "expires", &date(3600));
+        },
+        &[0, 1],
+    )
+    .await;
+    assert_eq!(hits, [false, false], "served from cache under Expires");
+}
+
+#[tokio::test]
+async fn cdn_cache_control_wins_over_surrogate_control() {
+    let hits = hits_at(
+        defaults,
+        |_, _, res| {
+            put(res, "cdn-cache-control", "no-store");
+            put(res, "surrogate-control", "max-age=60");
+        },
+        &[1],
+    )
+    .await;
+    assert_eq!(
+        hits,
+        [false],
+        "Surrogate-Control obeyed over CDN-Cache-Control"
+    );
+}
+
+#[tokio::test]
+async fn surrogate_control_is_ignored_when_off() {
+    let hits = hits_at(
+        no_surrogate,
+        surrogate("no-store", Some("max-age=60")),
+        &[30],
+    )
+    .await;
+    assert_eq!(hits, [true], "Surrogate-Control: no-store obeyed when off");
+}
+
+#[tokio::test]
+async fn surrogate_control_is_passed_on_unchanged() {
+    let clock = clock();
+    let log = Log::default();
+    let svc = shared(&clock).build().layer(origin(
+        &clock,
+        &log,
+        surrogate("max-age=60;tower-response-cache, no-store;other", None),
+    ));
+    let expected = Some("max-age=60;tower-response-cache, no-store;other");
+    let (p, _) = send(&svc, get("/p")).await;
+    assert_eq!(header(&p, "surrogate-control"), expected);
+    at(&clock, 1);
+    let (p, _) = send(&svc, get("/p")).await;
+    assert_eq!(log.calls(), 1);
+    assert_eq!(header(&p, "surrogate-control"), expected);
+}
+
+#[tokio::test]
+async fn with_another_token_the_default_token_is_another_device() {
+    let hits = hits_at(
+        edge,
+        surrogate("max-age=60;tower-response-cache", Some("no-store")),
+        &[1],
+    )
+    .await;
+    assert_eq!(hits, [false], "directive for the default token obeyed");
+}
+
+// ---------------------------------------------------------------- §5.2 strict directive grammar
+
+/// Whether a response with `Cache-Control: value`, stored at T0, is a hit at +30 s.
+async fn hit_at_30_with(value: &'static str) -> bool {
+    hits_at(defaults, cc(value), &[30]).await == [true]
+}
+
+#[tokio::test]
+async fn whitespace_around_the_equals_sign_gives_no_freshness() {
+    for value in ["max-age =60", "max-age= 60"] {
+        assert!(
+            !hit_at_30_with(value).await,
+            "Cache-Control: {value} served from cache"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_quoted_max_age_is_accepted() {
+    assert!(hit_at_30_with(r#"max-age="60""#).await);
+}
+
+#[tokio::test]
+async fn the_first_of_two_max_age_directives_counts() {
+    assert!(
+        hit_at_30_with("max-age=60, max-age=0").await,
+        "max-age=60, max-age=0 not fresh"
+    );
+    assert!(
+        !hit_at_30_with("max-age=0, max-age=60").await,
+        "max-age=0, max-age=60 fresh"
+    );
+}
+
+// ---------------------------------------------------------------- §3 stale on arrival
+
+#[tokio::test]
+async fn stale_on_arrival_without_a_validator_is_not_stored() {
+    let clock = clock();
+    let log = Log::default();
+    let svc = shared(&clock)
+        .build()
+        .layer(origin(&clock, &log, cc("max-age=0")));
+    send(&svc, get("/p")).await;
+    at(&clock, 1);
+    let (_, b) = send(&svc, get("/p").header("cache-control", "max-stale=1000")).await;
+    assert_eq!(
+        log.calls(),
+        2,
+        "a stale response without validator was stored"
+    );
+    assert_eq!(b, "body 2");
+}
+
+#[tokio::test]
+async fn stale_on_arrival_with_a_validator_is_stored_and_revalidated() {
+    let clock = clock();
+    let log = Log::default();
+    let svc = shared(&clock)
+        .build()
+        .layer(origin(&clock, &log, |_, req, res| {
+            put(res, "cache-control", "max-age=0");
+            put(res, "etag", r#""x""#);
+            if req.headers().contains_key("if-none-match") {
+                *res.status_mut() = StatusCode::NOT_MODIFIED;
+                empty_body(res);
+            }
+        }));
+    send(&svc, get("/p")).await;
+    at(&clock, 1);
+    let (p, b) = send(&svc, get("/p")).await;
+    assert_eq!(log.calls(), 2);
+    assert_eq!(
+        log.header(2, "if-none-match").as_deref(),
+        Some(r#""x""#),
+        "not revalidated: the response was not stored"
+    );
+    assert_eq!(p.status, StatusCode::OK);
+    assert_eq!(b, "body 1");
+}
