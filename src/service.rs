@@ -282,7 +282,12 @@ impl Shared {
                 };
                 match judgement {
                     Judgement::Fresh | Judgement::StaleAccepted => {
-                        return Ok(self.hit(&entry, &request.parts.headers, request.method, now));
+                        return Ok(self.hit(
+                            &entry,
+                            &request.parts.headers,
+                            request.method,
+                            now_ms,
+                        ));
                     }
                     Judgement::Forward(fwd) => Forward {
                         fwd,
@@ -311,15 +316,13 @@ impl Shared {
         entry: &Entry,
         request_headers: &HeaderMap,
         method: StoredMethod,
-        now: SystemTime,
+        now_ms: u64,
     ) -> Response<ResponseBody<B>> {
-        let mut res = serve(entry, request_headers, method, unix_millis(now));
-        if self.config.cache_status {
-            let _ = res
-                .headers_mut()
-                .try_append(CACHE_STATUS, cache_status::hit(ttl(entry, now)));
-        }
-        res
+        let status = self
+            .config
+            .cache_status
+            .then(|| cache_status::hit(ttl_secs(entry.fresh_until, now_ms)));
+        serve(entry, request_headers, method, now_ms, status)
     }
 
     /// `only-if-cached` and nothing usable stored (RFC 9111 section 5.2.1.7).
@@ -443,7 +446,7 @@ impl Shared {
         let collector = match (storable, vary_names(&parts.headers)) {
             (Some(s), Ok(VaryNames::Names(names))) => {
                 let lifetime = Lifetime::shared(&s, &exchange, self.config.keep);
-                let ttl = ttl_secs(lifetime.fresh_until, exchange.response_time);
+                let ttl = ttl_secs(lifetime.fresh_until, unix_millis(exchange.response_time));
                 let entry = stored_entry(&parts, &miss, s.auth, names, lifetime, &s.unstored);
                 Some(self.collector(&parts, miss.method, miss.key.clone(), entry, ttl))
             }
@@ -496,13 +499,14 @@ impl Shared {
             revalidate: lifetime.revalidate,
             ..stale.clone()
         };
-        let now = exchange.response_time;
-        let mut res = serve(&entry, &miss.request_headers, miss.method, unix_millis(now));
-        if self.config.cache_status {
-            let stored_ttl = storable.is_some().then(|| ttl(&entry, now));
-            let status = cache_status::forward(miss.fwd, StatusCode::NOT_MODIFIED, stored_ttl);
-            let _ = res.headers_mut().try_append(CACHE_STATUS, status);
-        }
+        let now_ms = unix_millis(exchange.response_time);
+        let status = self.config.cache_status.then(|| {
+            let stored_ttl = storable
+                .is_some()
+                .then(|| ttl_secs(entry.fresh_until, now_ms));
+            cache_status::forward(miss.fwd, StatusCode::NOT_MODIFIED, stored_ttl)
+        });
+        let res = serve(&entry, &miss.request_headers, miss.method, now_ms, status);
         let insert = storable.map(|_| {
             let shared = self.clone();
             let key = miss.key.clone();
@@ -567,12 +571,14 @@ impl Shared {
 }
 
 /// The stored response as an answer: a 304 when the request's conditions allow,
-/// otherwise the stored status and headers (no body for HEAD), with `Age`.
+/// otherwise the stored status and headers (no body for HEAD), with `Age` and
+/// the given `Cache-Status`.
 fn serve<B>(
     entry: &Entry,
     request_headers: &HeaderMap,
     method: StoredMethod,
     now_ms: u64,
+    cache_status: Option<HeaderValue>,
 ) -> Response<ResponseBody<B>> {
     let (status, mut headers, body) =
         if entry.status == StatusCode::OK && is_not_modified(request_headers, &entry.headers) {
@@ -598,19 +604,18 @@ fn serve<B>(
         };
     static AGES: Interned = Interned::new("");
     let _ = headers.try_insert(AGE, AGES.get(age(entry, now_ms)));
+    if let Some(value) = cache_status {
+        let _ = headers.try_append(CACHE_STATUS, value);
+    }
     let mut res = Response::new(body);
     *res.status_mut() = status;
     *res.headers_mut() = headers;
     res
 }
 
-/// Seconds of freshness an entry has left (negative once stale).
-fn ttl(entry: &Entry, now: SystemTime) -> i64 {
-    ttl_secs(entry.fresh_until, now)
-}
-
-fn ttl_secs(fresh_until: u64, now: SystemTime) -> i64 {
-    let ttl = (i128::from(fresh_until) - i128::from(unix_millis(now))) / 1000;
+/// Seconds of freshness left (negative once stale).
+fn ttl_secs(fresh_until: u64, now_ms: u64) -> i64 {
+    let ttl = (i128::from(fresh_until) - i128::from(now_ms)) / 1000;
     i64::try_from(ttl).unwrap_or(i64::MAX)
 }
 
