@@ -10,10 +10,10 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::backend::BoxFuture;
-use crate::clock::unix_millis;
 use crate::entry::Entry;
 use crate::key::PrimaryKey;
 use crate::layer::Shared;
+use crate::store::inflight::Lead;
 
 pin_project! {
     /// The body of a response that went through a
@@ -178,6 +178,11 @@ pub(crate) struct Collector {
     len: usize,
     /// `Content-Length` to check the body against (not for HEAD, whose body is empty).
     expected: Option<u64>,
+    tags: Vec<String>,
+    /// Followers of a coalesced miss wait on it: told `stored` once the insert is
+    /// done; dropped unfinished (body failed, too large, abandoned), it lets
+    /// them fetch their own.
+    lead: Option<Lead>,
 }
 
 impl Collector {
@@ -186,6 +191,8 @@ impl Collector {
         key: PrimaryKey,
         entry: Entry,
         expected: Option<u64>,
+        tags: Vec<String>,
+        lead: Option<Lead>,
     ) -> Self {
         Self {
             shared,
@@ -194,6 +201,8 @@ impl Collector {
             chunks: Vec::new(),
             len: 0,
             expected,
+            tags,
+            lead,
         }
     }
 
@@ -227,6 +236,8 @@ impl Collector {
             mut entry,
             chunks,
             len,
+            tags,
+            lead,
             ..
         } = self;
         // Always one fresh buffer: a chunk may be a slice of a much larger read
@@ -237,8 +248,11 @@ impl Collector {
         }
         entry.body = body.freeze();
         Some(Box::pin(async move {
-            let now = unix_millis(shared.clock.now());
-            shared.store.insert(&key, entry, now).await;
+            shared.insert(&key, entry, &tags).await;
+            shared.counters.stored(len);
+            if let Some(lead) = lead {
+                lead.stored();
+            }
         }))
     }
 }

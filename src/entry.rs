@@ -99,6 +99,10 @@ pub(crate) struct Entry {
     /// initial age; 0 in app mode).
     pub(crate) initial_age: u64,
     pub(crate) revalidate: Revalidate,
+    /// Seconds past freshness the response may be served stale, while
+    /// revalidating in the background / when the inner service fails (RFC 5861).
+    pub(crate) stale_while_revalidate: u32,
+    pub(crate) stale_if_error: u32,
 }
 
 /// Where the variants of one URL live when there is more than one.
@@ -212,6 +216,8 @@ fn put_entry(w: &mut BytesMut, e: &Entry) {
     }
     w.put_u64(e.initial_age);
     w.put_u8(u8::from(e.revalidate.every_use) | u8::from(e.revalidate.once_stale) << 1);
+    w.put_u32(e.stale_while_revalidate);
+    w.put_u32(e.stale_if_error);
 }
 
 fn put_len(w: &mut BytesMut, len: usize) {
@@ -398,6 +404,8 @@ impl Reader {
             },
             _ => return Err(DecodeError::Invalid("revalidation flags")),
         };
+        let stale_while_revalidate = u32::from_be_bytes(self.array()?);
+        let stale_if_error = u32::from_be_bytes(self.array()?);
         Ok(Entry {
             material,
             method,
@@ -412,6 +420,8 @@ impl Reader {
             age_basis,
             initial_age,
             revalidate,
+            stale_while_revalidate,
+            stale_if_error,
         })
     }
 }
@@ -451,6 +461,8 @@ mod tests {
                 every_use: false,
                 once_stale: true,
             },
+            stale_while_revalidate: 5,
+            stale_if_error: 6,
         }
     }
 

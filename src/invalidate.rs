@@ -111,7 +111,7 @@ impl Shared {
                 &parts,
                 config.key_hook.as_ref(),
             );
-            self.store.purge(&key).await;
+            self.store.purge(key.hash).await;
         }
     }
 }

@@ -11,10 +11,13 @@ use tower_layer::Layer;
 use crate::backend::{Backend, MemoryBackend};
 use crate::cache::{Cache, Codec};
 use crate::clock::{Clock, SystemClock};
-use crate::key::{KeyHook, KeyParts, PrimaryKey};
+use crate::counters::Counters;
+use crate::handle::{CacheHandle, CacheStats, InvalidUrl};
+use crate::key::{KeyHook, KeyParts};
 use crate::policy::Mode;
 use crate::service::CacheService;
 use crate::store::ResponseStore;
+use crate::store::inflight::Flights;
 
 /// A tower layer that stores whole HTTP responses and serves them again, with
 /// Django's per-site / per-view semantics (`CacheMiddleware`, `cache_page`).
@@ -58,6 +61,9 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) store: ResponseStore,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) counters: Counters,
+    /// Misses in progress, for coalescing and single background refreshes.
+    pub(crate) flights: Arc<Flights>,
 }
 
 /// The layer's settings (see [`CacheLayerBuilder`] for what each one means).
@@ -85,7 +91,24 @@ pub(crate) struct Config {
     /// Shared mode: the device token `Surrogate-Control` may target, and the
     /// `Surrogate-Capability` value that announces it.
     pub(crate) surrogate: Option<Surrogate>,
+    /// Concurrent misses for one URL wait for one leader.
+    pub(crate) coalesce: bool,
+    pub(crate) lock_timeout: Duration,
+    /// How long a URL whose response could not be stored skips the queue.
+    pub(crate) hit_for_miss: Duration,
+    /// Stale windows for responses that name none.
+    pub(crate) stale_while_revalidate: Duration,
+    pub(crate) stale_if_error: Duration,
+    /// The response field carrying tags, and whether it is removed.
+    pub(crate) tag_header: HeaderName,
+    pub(crate) strip_tag_header: bool,
+    /// `Cache-Status` carries the `key` parameter.
+    pub(crate) cache_status_key: bool,
+    pub(crate) bypass: Option<Bypass>,
 }
+
+/// A predicate on requests the cache must not handle.
+pub(crate) type Bypass = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
 
 /// This cache as a surrogate (W3C Edge Architecture): its device token, and
 /// the `Surrogate-Capability` request value announcing it.
@@ -106,87 +129,33 @@ impl Surrogate {
     }
 }
 
-/// A URL given to [`CacheLayer::purge`] is not an absolute `http(s)` URL.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not an absolute URL: {0:?}")]
-pub struct InvalidUrl(pub String);
-
-/// What a [`CacheLayer`] has counted so far.
-///
-/// A backend that fails or times out never fails a request: the lookup is a miss
-/// and the write is skipped. These counters are how to notice it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CacheStats {
-    /// Backend operations that failed (refused connection, protocol error...).
-    pub backend_errors: u64,
-    /// Backend operations that did not answer within the backend's timeout.
-    pub backend_timeouts: u64,
-}
-
 impl CacheLayer {
-    /// The layer's counters (shared by every service it made).
+    /// A handle to this layer's cache: purge a URL or a tag, clear it, read
+    /// its counters. Cheap to clone; keep one in the application state.
     ///
     /// ```
     /// use tower_response_cache::CacheLayer;
     ///
     /// let layer = CacheLayer::new();
-    /// assert_eq!(layer.stats().backend_errors, 0);
+    /// let handle = layer.handle();
+    /// assert_eq!(handle.stats().hits, 0);
     /// ```
-    pub fn stats(&self) -> CacheStats {
-        let (backend_errors, backend_timeouts) = self.shared.store.failures();
-        CacheStats {
-            backend_errors,
-            backend_timeouts,
-        }
+    pub fn handle(&self) -> CacheHandle {
+        CacheHandle::new(self.shared.clone())
     }
 
-    /// Removes every stored response for a URL (all its `Vary` variants, GET and
-    /// HEAD) from the backend, so every layer sharing that backend sees it gone:
-    /// call it after updating what the URL shows. `url` is absolute
-    /// (`https://example.com/products/7?page=2`). It is purged under both `http`
-    /// and `https`: an HTTP/1.1 request does not say its scheme, so the layer
-    /// may have stored it under either. The key hook runs on a GET request for
-    /// the URL, so hook components taken from other headers are absent.
-    /// `Ok(true)` if something was stored.
+    /// The layer's counters: [`CacheHandle::stats`].
+    pub fn stats(&self) -> CacheStats {
+        self.handle().stats()
+    }
+
+    /// Removes every stored response for a URL: [`CacheHandle::purge`].
     ///
-    /// ```
-    /// use tower_response_cache::CacheLayer;
+    /// # Errors
     ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let layer = CacheLayer::new();
-    /// assert!(!layer.purge("https://example.com/products/7").await.unwrap());
-    /// assert!(layer.purge("/no/host").await.is_err());
-    /// # }
-    /// ```
+    /// [`InvalidUrl`] when `url` is not an absolute `http(s)` URL.
     pub async fn purge(&self, url: &str) -> Result<bool, InvalidUrl> {
-        let uri: http::Uri = url.parse().map_err(|_| InvalidUrl(url.to_owned()))?;
-        let (Some(authority), Some(path)) = (uri.authority(), uri.path_and_query()) else {
-            return Err(InvalidUrl(url.to_owned()));
-        };
-        let config = &self.shared.config;
-        let mut purged = false;
-        for scheme in ["http", "https"] {
-            let uri = http::Uri::builder()
-                .scheme(scheme)
-                .authority(authority.clone())
-                .path_and_query(path.clone())
-                .build()
-                .map_err(|_| InvalidUrl(url.to_owned()))?;
-            let (parts, ()) = http::Request::get(uri)
-                .body(())
-                .map_err(|_| InvalidUrl(url.to_owned()))?
-                .into_parts();
-            let key = PrimaryKey::new(
-                &config.key_prefix,
-                config.version,
-                &parts,
-                config.key_hook.as_ref(),
-            );
-            purged |= self.shared.store.purge(&key).await;
-        }
-        Ok(purged)
+        self.handle().purge(url).await
     }
 
     /// A layer with the defaults: in-memory backend, 600 s default timeout, only
@@ -258,6 +227,15 @@ impl Default for CacheLayerBuilder {
                 keep: Duration::ZERO,
                 invalidate_unsafe: true,
                 surrogate: Surrogate::new("tower-response-cache"),
+                coalesce: true,
+                lock_timeout: Duration::from_secs(5),
+                hit_for_miss: Duration::from_secs(30),
+                stale_while_revalidate: Duration::ZERO,
+                stale_if_error: Duration::ZERO,
+                tag_header: HeaderName::from_static("cache-tag"),
+                strip_tag_header: true,
+                cache_status_key: false,
+                bypass: None,
             },
         }
     }
@@ -347,6 +325,105 @@ impl CacheLayerBuilder {
     #[must_use]
     pub fn surrogate_control(mut self, token: Option<&str>) -> Self {
         self.config.surrogate = token.and_then(Surrogate::new);
+        self
+    }
+
+    /// Whether concurrent misses for one URL wait for one of them (the leader)
+    /// instead of all calling the inner service (default on). Followers are
+    /// served what the leader stored; when the leader's response is not stored
+    /// (uncacheable, private, another `Vary` variant), fails, is cancelled or
+    /// takes longer than [`lock_timeout`](Self::lock_timeout), they call the
+    /// inner service themselves. Followers wait on a tokio timer: the runtime
+    /// needs its time driver (`enable_time`, on with `#[tokio::main]`).
+    #[must_use]
+    pub fn coalesce(mut self, on: bool) -> Self {
+        self.config.coalesce = on;
+        self
+    }
+
+    /// How long a follower waits for the leader of a coalesced miss (default
+    /// 5 s, nginx's `proxy_cache_lock_timeout`).
+    #[must_use]
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.config.lock_timeout = timeout;
+        self
+    }
+
+    /// How long a URL whose last response could not be stored skips the
+    /// coalescing queue (default 30 s; Varnish's hit-for-miss): requests for
+    /// an uncacheable URL then never wait for each other. `Duration::ZERO`
+    /// turns the marker off.
+    #[must_use]
+    pub fn hit_for_miss(mut self, ttl: Duration) -> Self {
+        self.config.hit_for_miss = ttl;
+        self
+    }
+
+    /// The stale-while-revalidate window (RFC 5861) for responses whose
+    /// `Cache-Control` names none (default zero: only the response's own
+    /// directive counts). Within it a stale response is served at once and
+    /// refreshed in the background, once per URL however many requests come.
+    /// Never for `must-revalidate`, `proxy-revalidate`, `s-maxage` (shared
+    /// mode) or `no-cache` responses. Raise [`keep`](Self::keep) to cover it.
+    #[must_use]
+    pub fn stale_while_revalidate(mut self, window: Duration) -> Self {
+        self.config.stale_while_revalidate = window;
+        self
+    }
+
+    /// The stale-if-error window (RFC 5861) for responses and requests that
+    /// name none (default zero). Within it a stale response is served when the
+    /// inner service fails (returns an error) or answers 500, 502, 503 or 504.
+    /// Never for `must-revalidate`, `proxy-revalidate`, `s-maxage` (shared
+    /// mode) or `no-cache` responses. Raise [`keep`](Self::keep) to cover it.
+    #[must_use]
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.config.stale_if_error = window;
+        self
+    }
+
+    /// The response field that carries a response's tags, comma-separated, for
+    /// [`CacheHandle::purge_tag`] (default `Cache-Tag`).
+    #[must_use]
+    pub fn tag_header(mut self, name: HeaderName) -> Self {
+        self.config.tag_header = name;
+        self
+    }
+
+    /// Whether the tag field is removed from responses, stored and sent
+    /// (default on: tags are for this cache, not for clients).
+    #[must_use]
+    pub fn strip_tag_header(mut self, on: bool) -> Self {
+        self.config.strip_tag_header = on;
+        self
+    }
+
+    /// Whether `Cache-Status` carries the `key` parameter (the URL slot's
+    /// backend key; default off: it tells clients how keys are made).
+    #[must_use]
+    pub fn cache_status_key(mut self, on: bool) -> Self {
+        self.config.cache_status_key = on;
+        self
+    }
+
+    /// Requests for which `bypass` returns `true` go to the inner service
+    /// without a lookup and their responses are not stored (`Cache-Status:
+    /// fwd=bypass`): nginx's `proxy_cache_bypass`, Varnish's `pass`.
+    ///
+    /// ```
+    /// use tower_response_cache::CacheLayer;
+    ///
+    /// let layer = CacheLayer::builder()
+    ///     .bypass(|req| req.headers.contains_key("x-preview"))
+    ///     .build();
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn bypass<F>(mut self, bypass: F) -> Self
+    where
+        F: Fn(&Parts) -> bool + Send + Sync + 'static,
+    {
+        self.config.bypass = Some(Arc::new(bypass));
         self
     }
 
@@ -524,6 +601,8 @@ impl CacheLayerBuilder {
                 config: self.config,
                 store,
                 clock: self.clock,
+                counters: Counters::default(),
+                flights: Arc::default(),
             }),
         }
     }

@@ -48,16 +48,20 @@ mod cache;
 mod cache_status;
 pub mod clock;
 pub mod config;
+mod counters;
 pub mod directives;
 mod entry;
 mod future;
+mod handle;
 pub mod headers;
 mod invalidate;
 mod key;
 mod layer;
 mod policy;
+mod respond;
 mod service;
 mod store;
+mod storing;
 
 pub use body::ResponseBody;
 pub use cache::{Cache, CacheBuilder, CacheError, CacheKey, Codec, CodecError, Postcard, Timeout};
@@ -67,12 +71,13 @@ pub use directives::{
     CacheControlLayer, HeaderPatch, NeverCacheLayer, PatchHeaders, PatchHeadersFuture, VaryLayer,
 };
 pub use future::ResponseFuture;
+pub use handle::{CacheHandle, CacheStats, InvalidUrl};
 pub use headers::{
     CacheDirectives, add_never_cache_headers, get_max_age, has_vary_header, patch_cache_control,
     patch_response_headers, patch_vary_headers,
 };
 pub use key::KeyParts;
-pub use layer::{CacheLayer, CacheLayerBuilder, CacheStats, InvalidUrl, cache_page};
+pub use layer::{CacheLayer, CacheLayerBuilder, cache_page};
 pub use policy::Mode;
 pub use service::CacheService;
 

@@ -1,40 +1,39 @@
-//! [`CacheService`]: the request flow of DESIGN.md section 3.
+//! [`CacheService`]: the request flow of DESIGN.md section 3. A request is
+//! looked up and settled here (hit, stale, or forward); a forward joins the
+//! coalescing of its URL, goes to the inner service, and its response is handed
+//! to `storing.rs`. Stale responses are served here when the inner service
+//! fails (stale-if-error) or while a background request refreshes them
+//! (stale-while-revalidate).
 
+use std::future::poll_fn;
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{
-    AGE, CACHE_STATUS, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, EXPIRES,
-    IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, LAST_MODIFIED, TE,
-    TRAILER, TRANSFER_ENCODING, UPGRADE,
+    ETAG, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, LAST_MODIFIED,
 };
 use http::request::Parts;
-use http::response;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode};
 use http_body::Body;
 use tower::ServiceExt;
 use tower_service::Service;
+use tracing::Instrument;
 
-use crate::backend::BoxFuture;
-use crate::body::{Collector, ResponseBody};
-use crate::cache_status::{self, Fwd};
+use crate::body::ResponseBody;
+use crate::cache_status::Fwd;
 use crate::clock::unix_millis;
-use crate::entry::{AgeBasis, AuthScope, Entry, Revalidate, StoredMethod, VaryValues};
+use crate::entry::{Entry, StoredMethod};
 use crate::future::ResponseFuture;
-use crate::headers::cache_control::{get_max_age, has_directive, patch_response_headers};
-use crate::headers::conditional::{is_not_modified, not_modified_headers};
-use crate::headers::http_date::parse_http_date;
-use crate::headers::interned::Interned;
-use crate::headers::list::list_items;
-use crate::headers::vary::{VaryNames, patch_vary_headers, vary_names};
 use crate::invalidate::Target;
 use crate::key::{PrimaryKey, is_authorized};
 use crate::layer::Shared;
-use crate::policy::app::{self, Verdict};
-use crate::policy::shared::{self, Exchange, Judgement, RequestDirectives, Storable};
-use crate::policy::{Mode, content_length};
+use crate::policy::Mode;
+use crate::policy::shared::{self, Judgement, RequestDirectives};
+use crate::respond::Served;
+use crate::store::inflight::{self, Ended, Lead, Role};
 use crate::store::{Lookup, RequestFacts};
 
 /// The service a [`CacheLayer`](crate::CacheLayer) wraps around an inner service.
@@ -82,11 +81,17 @@ where
         let method = match *req.method() {
             Method::GET => StoredMethod::Get,
             Method::HEAD => StoredMethod::Head,
-            _ => return self.forward_other(req),
+            _ => return self.forward_other(req, Fwd::Method),
         };
-        let (parts, body) = req.into_parts();
         let shared = &self.shared;
         let config = &shared.config;
+        if config.bypass.as_ref().is_some_and(|bypass| {
+            let (parts, ()) = clone_parts(&req);
+            bypass(&parts)
+        }) {
+            return self.forward_other(req, Fwd::Bypass);
+        }
+        let (parts, body) = req.into_parts();
         let key = PrimaryKey::new(
             &config.key_prefix,
             config.version,
@@ -108,11 +113,20 @@ where
         if let Some(lookup) = shared.store.lookup_now(&request.key, &request.facts()) {
             let now = shared.clock.now();
             return match shared.settle(lookup, &request, now) {
-                Ok(hit) => ResponseFuture::ready(hit),
-                Err(forward) => {
-                    let miss = request.miss(forward, now, body, shared.capability());
-                    let inner = self.inner.clone();
-                    ResponseFuture::boxed(Box::pin(forward_miss(shared.clone(), inner, miss)))
+                Settled::Serve(entry, served) => {
+                    let res = shared.answer(&entry, &request, now, served);
+                    if served == Served::WhileRevalidating {
+                        refresh_in_background(shared, &self.inner, request, entry, now, body);
+                    }
+                    ResponseFuture::ready(res)
+                }
+                Settled::Refuse => ResponseFuture::ready(shared.gateway_timeout()),
+                Settled::Forward(forward) => {
+                    let (shared, inner) = (shared.clone(), self.inner.clone());
+                    ResponseFuture::boxed(Box::pin(
+                        miss(shared, inner, request, forward, now, body)
+                            .instrument(tracing::debug_span!("cache_miss")),
+                    ))
                 }
             };
         }
@@ -121,10 +135,18 @@ where
             let lookup = shared.store.lookup(&request.key, &request.facts()).await;
             let now = shared.clock.now();
             match shared.settle(lookup, &request, now) {
-                Ok(hit) => Ok(hit),
-                Err(forward) => {
-                    let miss = request.miss(forward, now, body, shared.capability());
-                    forward_miss(shared, inner, miss).await
+                Settled::Serve(entry, served) => {
+                    let res = shared.answer(&entry, &request, now, served);
+                    if served == Served::WhileRevalidating {
+                        refresh_in_background(&shared, &inner, request, entry, now, body);
+                    }
+                    Ok(res)
+                }
+                Settled::Refuse => Ok(shared.gateway_timeout()),
+                Settled::Forward(forward) => {
+                    miss(shared, inner, request, forward, now, body)
+                        .instrument(tracing::debug_span!("cache_miss"))
+                        .await
                 }
             }
         }))
@@ -132,11 +154,13 @@ where
 }
 
 impl<S> CacheService<S> {
-    /// A method the cache does not answer: passed on, and when it is unsafe and
-    /// succeeds, what it may have changed is invalidated (RFC 9111 section 4.4).
+    /// A request the cache does not answer (another method, or bypassed):
+    /// passed on; when its method is unsafe and it succeeds, what it may have
+    /// changed is invalidated (RFC 9111 section 4.4).
     fn forward_other<ReqBody, ResBody>(
         &self,
         req: Request<ReqBody>,
+        fwd: Fwd,
     ) -> ResponseFuture<ResBody, S::Error>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -155,13 +179,28 @@ impl<S> CacheService<S> {
             if let Some(target) = target.filter(|_| changed) {
                 shared.invalidate(&target, res.headers()).await;
             }
-            Ok(shared.forward_untouched(res, Fwd::Method))
+            tracing::debug!(
+                outcome = fwd.token(),
+                status = res.status().as_u16(),
+                "cache"
+            );
+            Ok(shared.forward_untouched(res, fwd, None))
         }))
     }
 }
 
+/// The request line and headers of a request, for the bypass predicate.
+fn clone_parts<B>(req: &Request<B>) -> (Parts, ()) {
+    let mut copy = Request::new(());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    copy.into_parts()
+}
+
 /// A GET or HEAD, taken apart for the lookup.
-struct CacheableRequest {
+pub(crate) struct CacheableRequest {
     key: PrimaryKey,
     method: StoredMethod,
     authorized: bool,
@@ -179,27 +218,37 @@ impl CacheableRequest {
         }
     }
 
+    /// Which misses coalesce: same URL, method and authorisation.
+    fn flight(&self) -> u128 {
+        let method = u128::from(self.method == StoredMethod::Head);
+        let authorized = u128::from(self.authorized) << 1;
+        self.key.hash ^ method ^ authorized
+    }
+
     /// Puts the request back together to forward it, keeping what storing the
-    /// response will need. A stale entry with a validator makes it conditional,
-    /// unless the client's request already is; `capability` is appended as
-    /// `Surrogate-Capability`.
+    /// response will need. In shared mode a stale entry with a validator makes it
+    /// conditional (unless the client's request already is), and the cache's
+    /// `Surrogate-Capability` is appended.
     fn miss<ReqBody>(
         mut self,
+        shared: &Shared,
         forward: Forward,
         now: SystemTime,
         body: ReqBody,
-        capability: Option<&HeaderValue>,
+        lead: Option<Lead>,
     ) -> (Request<ReqBody>, Miss) {
         let request_headers = self.parts.headers.clone();
-        if let Some(capability) = capability {
-            self.parts
-                .headers
-                .append(SURROGATE_CAPABILITY, capability.clone());
+        let mut validated = false;
+        if shared.config.mode == Mode::Shared {
+            if let Some(surrogate) = &shared.config.surrogate {
+                self.parts
+                    .headers
+                    .append(SURROGATE_CAPABILITY, surrogate.capability.clone());
+            }
+            if let Some(stale) = &forward.stale {
+                validated = add_validators(&mut self.parts.headers, &stale.headers);
+            }
         }
-        let validated = forward
-            .stale
-            .as_deref()
-            .is_some_and(|stale| add_validators(&mut self.parts.headers, &stale.headers));
         let miss = Miss {
             request_headers,
             key: self.key,
@@ -207,38 +256,96 @@ impl CacheableRequest {
             authorized: self.authorized,
             directives: self.directives,
             fwd: forward.fwd,
-            stale: forward.stale.filter(|_| validated),
+            stale: forward.stale,
+            validated,
+            lead,
             now,
         };
         (Request::from_parts(self.parts, body), miss)
     }
 }
 
-/// Why a request goes to the inner service, and the stale entry it may
-/// revalidate (shared mode).
-struct Forward {
+/// What the lookup decided.
+enum Settled {
+    /// Answer from this entry.
+    Serve(Arc<Entry>, Served),
+    /// `only-if-cached`, and nothing usable: 504.
+    Refuse,
+    /// Ask the inner service.
+    Forward(Forward),
+}
+
+/// Why a request goes to the inner service, and the stored (stale, or refused)
+/// entry it may revalidate or fall back on.
+pub(crate) struct Forward {
     fwd: Fwd,
     stale: Option<Arc<Entry>>,
 }
 
 /// What a miss remembers of its request until the response arrives.
-struct Miss {
-    key: PrimaryKey,
-    method: StoredMethod,
-    authorized: bool,
-    directives: RequestDirectives,
+pub(crate) struct Miss {
+    pub(crate) key: PrimaryKey,
+    pub(crate) method: StoredMethod,
+    pub(crate) authorized: bool,
+    pub(crate) directives: RequestDirectives,
     /// The client's own headers: the values of whatever the response's `Vary`
     /// names, and its conditions.
-    request_headers: HeaderMap,
-    fwd: Fwd,
-    /// The stored response the forwarded request asks the origin to validate.
-    stale: Option<Arc<Entry>>,
+    pub(crate) request_headers: HeaderMap,
+    pub(crate) fwd: Fwd,
+    /// The stored response this request may fall back on (stale-if-error) or
+    /// that the forwarded request asks the origin to validate.
+    pub(crate) stale: Option<Arc<Entry>>,
+    /// The forwarded request carries the cache's own validators for `stale`.
+    pub(crate) validated: bool,
+    /// Present when this miss leads a coalesced fetch.
+    pub(crate) lead: Option<Lead>,
     /// When the request was forwarded.
-    now: SystemTime,
+    pub(crate) now: SystemTime,
 }
 
-async fn forward_miss<S, ReqBody, ResBody>(
+/// A miss: joins the coalescing of its URL (leads it, waits for its leader, or
+/// goes alone), then forwards.
+async fn miss<S, ReqBody, ResBody>(
     shared: Arc<Shared>,
+    inner: S,
+    request: CacheableRequest,
+    forward: Forward,
+    now: SystemTime,
+    body: ReqBody,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+{
+    let mut lead = None;
+    if shared.config.coalesce {
+        match shared.flights.join(request.flight(), unix_millis(now)) {
+            Role::Lead(l) => lead = Some(l),
+            Role::Alone => {}
+            Role::Follow(follower) => {
+                shared.counters.coalesced();
+                if inflight::wait(follower, shared.config.lock_timeout).await == Ended::Stored {
+                    let lookup = shared.store.lookup(&request.key, &request.facts()).await;
+                    let now = shared.clock.now();
+                    if let Settled::Serve(entry, Served::Hit) = shared.settle(lookup, &request, now)
+                    {
+                        tracing::debug!(outcome = "collapsed", "cache");
+                        return Ok(shared.answer(&entry, &request, now, Served::Collapsed));
+                    }
+                }
+            }
+        }
+    }
+    shared.counters.miss();
+    tracing::debug!(outcome = forward.fwd.token(), "cache");
+    let forwarded = request.miss(&shared, forward, now, body, lead);
+    forward_miss(&shared, inner, forwarded).await
+}
+
+/// Calls the inner service and hands its response to the storing rules; falls
+/// back on the stale entry when the inner service fails (stale-if-error).
+async fn forward_miss<S, ReqBody, ResBody>(
+    shared: &Arc<Shared>,
     inner: S,
     (request, miss): (Request<ReqBody>, Miss),
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
@@ -246,7 +353,21 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: Body<Data = Bytes> + Send + 'static,
 {
-    let res = inner.oneshot(request).await?;
+    let res = match inner.oneshot(request).await {
+        Ok(res) => res,
+        Err(error) => {
+            return match shared.stale_if_error(&miss, None) {
+                Some(stale) => Ok(stale),
+                None => Err(error),
+            };
+        }
+    };
+    let fallback = is_error_status(res.status())
+        .then(|| shared.stale_if_error(&miss, Some(res.status())))
+        .flatten();
+    if let Some(stale) = fallback {
+        return Ok(stale);
+    }
     let (res, store_now) = shared.on_miss_response(res, miss);
     if let Some(store) = store_now {
         store.await;
@@ -254,44 +375,80 @@ where
     Ok(res)
 }
 
-/// A response on its way out, and the insert to finish before it is returned.
-type Outgoing<B> = (Response<ResponseBody<B>>, Option<BoxFuture<'static, ()>>);
+/// Statuses that stale-if-error covers (RFC 5861 section 4).
+fn is_error_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 500 | 502 | 503 | 504)
+}
+
+/// Stale-while-revalidate: the client already has the stale response; one
+/// request per URL refreshes it in a background task (with the client's own
+/// request), unless another is already fetching the URL. Without a tokio
+/// runtime there is no background, and the next request will refresh it.
+fn refresh_in_background<S, ReqBody, ResBody>(
+    shared: &Arc<Shared>,
+    inner: &S,
+    request: CacheableRequest,
+    entry: Arc<Entry>,
+    now: SystemTime,
+    body: ReqBody,
+) where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let Some(lead) = shared.flights.lead(request.flight(), unix_millis(now)) else {
+        return;
+    };
+    let forward = Forward {
+        fwd: Fwd::Stale,
+        stale: Some(entry),
+    };
+    let forwarded = request.miss(shared, forward, now, body, Some(lead));
+    let (shared, inner) = (shared.clone(), inner.clone());
+    runtime.spawn(
+        async move {
+            shared.counters.miss();
+            let Ok(res) = forward_miss(&shared, inner, forwarded).await else {
+                return;
+            };
+            // Read the body to its end: that is what stores it.
+            let mut body = pin!(res.into_body());
+            while let Some(frame) = poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+                if frame.is_err() {
+                    break;
+                }
+            }
+        }
+        .instrument(tracing::debug_span!("cache_refresh")),
+    );
+}
 
 impl Shared {
-    /// The `Surrogate-Capability` a shared cache announces on forwarded requests.
-    fn capability(&self) -> Option<&HeaderValue> {
-        let surrogate = self.config.surrogate.as_ref()?;
-        (self.config.mode == Mode::Shared).then_some(&surrogate.capability)
-    }
-
     /// A usable stored response, or why the request must go to the inner service.
-    /// (`only-if-cached` turns the latter into a 504.)
-    fn settle<B>(
-        &self,
-        lookup: Lookup,
-        request: &CacheableRequest,
-        now: SystemTime,
-    ) -> Result<Response<ResponseBody<B>>, Forward> {
+    fn settle(&self, lookup: Lookup, request: &CacheableRequest, now: SystemTime) -> Settled {
         let now_ms = unix_millis(now);
         let forward = match lookup {
             Lookup::Found(entry) => {
                 let judgement = match self.config.mode {
                     Mode::App if entry.fresh_until > now_ms => Judgement::Fresh,
-                    Mode::App => Judgement::Forward(Fwd::Stale),
+                    Mode::App => shared::stale_judgement(&entry, now_ms),
                     Mode::Shared => shared::judge(&entry, &request.directives, now_ms),
                 };
                 match judgement {
                     Judgement::Fresh | Judgement::StaleAccepted => {
-                        return Ok(self.hit(
-                            &entry,
-                            &request.parts.headers,
-                            request.method,
-                            now_ms,
-                        ));
+                        return Settled::Serve(entry, Served::Hit);
+                    }
+                    Judgement::StaleWhileRevalidate => {
+                        return Settled::Serve(entry, Served::WhileRevalidating);
                     }
                     Judgement::Forward(fwd) => Forward {
                         fwd,
-                        stale: (self.config.mode == Mode::Shared).then_some(entry),
+                        stale: Some(entry),
                     },
                 }
             }
@@ -303,328 +460,70 @@ impl Shared {
                 fwd: Fwd::VaryMiss,
                 stale: None,
             },
+            Lookup::Unavailable => Forward {
+                fwd: Fwd::Miss,
+                stale: None,
+            },
         };
         if request.directives.only_if_cached {
-            return Ok(self.gateway_timeout());
+            return Settled::Refuse;
         }
-        Err(forward)
+        Settled::Forward(forward)
     }
 
-    /// A hit: the stored response with `Age` and `Cache-Status`.
-    fn hit<B>(
+    /// The response for a request settled on a stored entry (counted).
+    fn answer<B>(
         &self,
         entry: &Entry,
-        request_headers: &HeaderMap,
-        method: StoredMethod,
-        now_ms: u64,
+        request: &CacheableRequest,
+        now: SystemTime,
+        served: Served,
     ) -> Response<ResponseBody<B>> {
-        let status = self
-            .config
-            .cache_status
-            .then(|| cache_status::hit(ttl_secs(entry.fresh_until, now_ms)));
-        serve(entry, request_headers, method, now_ms, status)
-    }
-
-    /// `only-if-cached` and nothing usable stored (RFC 9111 section 5.2.1.7).
-    fn gateway_timeout<B>(&self) -> Response<ResponseBody<B>> {
-        let mut res = Response::new(ResponseBody::empty());
-        *res.status_mut() = StatusCode::GATEWAY_TIMEOUT;
-        res.headers_mut()
-            .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
-        if self.config.cache_status {
-            res.headers_mut()
-                .insert(CACHE_STATUS, cache_status::only_if_cached());
+        match served {
+            Served::WhileRevalidating | Served::IfError(_) => self.counters.stale(),
+            Served::Hit | Served::Collapsed => self.counters.hit(),
         }
-        res
-    }
-
-    /// Hands on a response the cache does not store or patch.
-    fn forward_untouched<B>(&self, res: Response<B>, fwd: Fwd) -> Response<ResponseBody<B>> {
-        let (mut parts, body) = res.into_parts();
-        if self.config.cache_status {
-            let status = cache_status::forward(fwd, parts.status, None);
-            let _ = parts.headers.try_append(CACHE_STATUS, status);
-        }
-        Response::from_parts(parts, ResponseBody::passthrough(body))
-    }
-
-    /// Applies the mode's rules to the inner service's response, and sets up its
-    /// storing when it qualifies: as the body streams, or (returned) at once when
-    /// there is no body to wait for.
-    fn on_miss_response<B>(self: &Arc<Self>, res: Response<B>, miss: Miss) -> Outgoing<B>
-    where
-        B: Body<Data = Bytes> + Send + 'static,
-    {
-        let (parts, body) = res.into_parts();
-        match self.config.mode {
-            Mode::App => self.app_response(parts, body, miss),
-            Mode::Shared => self.shared_response(parts, body, miss),
-        }
-    }
-
-    /// App mode: Django's patching, then maybe storing.
-    fn app_response<B>(
-        self: &Arc<Self>,
-        mut parts: response::Parts,
-        body: B,
-        miss: Miss,
-    ) -> Outgoing<B>
-    where
-        B: Body<Data = Bytes> + Send + 'static,
-    {
-        let lower_bound = body.size_hint().lower();
-        let Verdict::Patch { timeout, store } =
-            app::verdict(&self.config, parts.status, &parts.headers, lower_bound)
-        else {
-            let res = self.forward_untouched(Response::from_parts(parts, body), miss.fwd);
-            return (res, None);
-        };
-        // Django reads `public` before patching; patching only merges max-age.
-        let public = has_directive(&parts.headers, "public");
-        patch_response_headers(&mut parts.headers, timeout, miss.now);
-        if miss.authorized && !public {
-            patch_vary_headers(&mut parts.headers, &["Authorization"]);
-        }
-        let collector = match (store, vary_names(&parts.headers)) {
-            (true, Ok(VaryNames::Names(names))) => {
-                let auth = match (public, miss.authorized) {
-                    (true, _) => AuthScope::Any,
-                    (false, true) => AuthScope::Authorized,
-                    (false, false) => AuthScope::Anonymous,
-                };
-                let stored_at = unix_millis(miss.now);
-                let fresh_until = stored_at.saturating_add(secs_to_millis(timeout));
-                let lifetime = Lifetime {
-                    stored_at,
-                    fresh_until,
-                    kept_until: fresh_until.saturating_add(duration_millis(self.config.keep)),
-                    age_basis: django_age_basis(&parts.headers),
-                    initial_age: 0,
-                    revalidate: Revalidate::default(),
-                };
-                let entry = stored_entry(&parts, &miss, auth, names, lifetime, &[]);
-                Some(self.collector(&parts, miss.method, miss.key.clone(), entry, timeout))
-            }
-            _ => None,
-        };
-        self.finish_miss(parts, body, collector, &miss)
-    }
-
-    /// Shared mode: RFC 9111's storing rules; headers pass through verbatim. A
-    /// 304 to the cache's own conditional request refreshes the stale entry.
-    fn shared_response<B>(
-        self: &Arc<Self>,
-        mut parts: response::Parts,
-        body: B,
-        miss: Miss,
-    ) -> Outgoing<B>
-    where
-        B: Body<Data = Bytes> + Send + 'static,
-    {
-        let exchange = Exchange {
-            request_time: miss.now,
-            response_time: self.clock.now(),
-            authorized: miss.authorized,
-            no_store: miss.directives.no_store,
-        };
-        if let Some(stale) = miss
-            .stale
-            .as_ref()
-            .filter(|_| parts.status == StatusCode::NOT_MODIFIED)
-        {
-            return self.refreshed(stale, &parts.headers, &miss, &exchange);
-        }
-        shared::clamp_age(&mut parts.headers);
-        let lower_bound = body.size_hint().lower();
-        let storable = shared::storable(
-            &self.config,
-            &exchange,
-            parts.status,
-            &parts.headers,
-            lower_bound,
-        );
-        let collector = match (storable, vary_names(&parts.headers)) {
-            (Some(s), Ok(VaryNames::Names(names))) => {
-                let lifetime = Lifetime::shared(&s, &exchange, self.config.keep);
-                let ttl = ttl_secs(lifetime.fresh_until, unix_millis(exchange.response_time));
-                let entry = stored_entry(&parts, &miss, s.auth, names, lifetime, &s.unstored);
-                Some(self.collector(&parts, miss.method, miss.key.clone(), entry, ttl))
-            }
-            _ => None,
-        };
-        self.finish_miss(parts, body, collector, &miss)
-    }
-
-    /// Section 4.3.4: the origin says the stale entry is still good. Its headers
-    /// are updated from the 304's, it is stored again with the new freshness, and
-    /// its body answers the request.
-    fn refreshed<B>(
-        self: &Arc<Self>,
-        stale: &Entry,
-        not_modified: &HeaderMap,
-        miss: &Miss,
-        exchange: &Exchange,
-    ) -> Outgoing<B> {
-        let mut headers = stale.headers.clone();
-        let excluded = connection_fields(not_modified);
-        for name in not_modified.keys() {
-            if excluded.contains(name) || NOT_UPDATED.contains(name) {
-                continue;
-            }
-            headers.remove(name);
-            for value in not_modified.get_all(name) {
-                let _ = headers.try_append(name.clone(), value.clone());
-            }
-        }
-        let body_len = u64::try_from(stale.body.len()).unwrap_or(u64::MAX);
-        let storable = shared::storable(&self.config, exchange, stale.status, &headers, body_len);
-        let (lifetime, unstored) = match &storable {
-            Some(s) => (
-                Lifetime::shared(s, exchange, self.config.keep),
-                &s.unstored[..],
-            ),
-            None => {
-                let at = unix_millis(exchange.response_time);
-                (Lifetime::stale_at(at), &[][..])
-            }
-        };
-        strip_unstored(&mut headers, unstored);
-        let entry = Entry {
-            headers,
-            stored_at: lifetime.stored_at,
-            fresh_until: lifetime.fresh_until,
-            kept_until: lifetime.kept_until,
-            age_basis: None,
-            initial_age: lifetime.initial_age,
-            revalidate: lifetime.revalidate,
-            ..stale.clone()
-        };
-        let now_ms = unix_millis(exchange.response_time);
-        let status = self.config.cache_status.then(|| {
-            let stored_ttl = storable
-                .is_some()
-                .then(|| ttl_secs(entry.fresh_until, now_ms));
-            cache_status::forward(miss.fwd, StatusCode::NOT_MODIFIED, stored_ttl)
-        });
-        let res = serve(&entry, &miss.request_headers, miss.method, now_ms, status);
-        let insert = storable.map(|_| {
-            let shared = self.clone();
-            let key = miss.key.clone();
-            Box::pin(async move {
-                let now = unix_millis(shared.clock.now());
-                shared.store.insert(&key, entry, now).await;
-            }) as BoxFuture<'static, ()>
-        });
-        (res, insert)
-    }
-
-    /// Collects a body to store under `key`; `stored_ttl` is for `Cache-Status`.
-    fn collector(
-        self: &Arc<Self>,
-        parts: &response::Parts,
-        method: StoredMethod,
-        key: PrimaryKey,
-        entry: Entry,
-        stored_ttl: i64,
-    ) -> (Collector, i64) {
-        let expected = (method == StoredMethod::Get)
-            .then(|| content_length(&parts.headers))
-            .flatten();
-        (
-            Collector::new(self.clone(), key, entry, expected),
-            stored_ttl,
+        self.hit(
+            entry,
+            &request.key,
+            &request.parts.headers,
+            request.method,
+            unix_millis(now),
+            served,
         )
     }
 
-    /// `Cache-Status`, then the body: teed into the collector, or stored at once
-    /// when there is nothing to read.
-    fn finish_miss<B>(
+    /// Stale-if-error: the stored response, when the inner service failed and
+    /// it is stale by no more than its window (or the request's), and its
+    /// directives allow serving it stale.
+    fn stale_if_error<B>(
         &self,
-        mut parts: response::Parts,
-        body: B,
-        collector: Option<(Collector, i64)>,
         miss: &Miss,
-    ) -> Outgoing<B>
-    where
-        B: Body<Data = Bytes> + Send + 'static,
-    {
-        if self.config.cache_status {
-            let stored_ttl = collector.as_ref().map(|(_, ttl)| *ttl);
-            let status = cache_status::forward(miss.fwd, parts.status, stored_ttl);
-            let _ = parts.headers.try_append(CACHE_STATUS, status);
+        status: Option<StatusCode>,
+    ) -> Option<Response<ResponseBody<B>>> {
+        let stale = miss.stale.as_ref()?;
+        if stale.revalidate.every_use || stale.revalidate.once_stale {
+            return None;
         }
-        let (body, store_now) = match collector {
-            // Nothing to copy: a HEAD (servers discard its body unread), or a body
-            // that is already over (servers never poll it). Store at once.
-            Some((collector, _))
-                if miss.method == StoredMethod::Head
-                    || body.is_end_stream()
-                    || body.size_hint().exact() == Some(0) =>
-            {
-                (ResponseBody::passthrough(body), collector.finish())
-            }
-            Some((collector, _)) => (ResponseBody::tee(body, collector), None),
-            None => (ResponseBody::passthrough(body), None),
-        };
-        (Response::from_parts(parts, body), store_now)
+        let now_ms = unix_millis(self.clock.now());
+        let window =
+            u64::from(stale.stale_if_error).max(miss.directives.stale_if_error.unwrap_or(0));
+        let stale_for = now_ms.saturating_sub(stale.fresh_until);
+        if stale_for > window.saturating_mul(1000) {
+            return None;
+        }
+        self.counters.stale();
+        tracing::debug!(outcome = "stale-if-error", "cache");
+        let served = Served::IfError(status);
+        Some(self.hit(
+            stale,
+            &miss.key,
+            &miss.request_headers,
+            miss.method,
+            now_ms,
+            served,
+        ))
     }
-}
-
-/// The stored response as an answer: a 304 when the request's conditions allow,
-/// otherwise the stored status and headers (no body for HEAD), with `Age` and
-/// the given `Cache-Status`.
-fn serve<B>(
-    entry: &Entry,
-    request_headers: &HeaderMap,
-    method: StoredMethod,
-    now_ms: u64,
-    cache_status: Option<HeaderValue>,
-) -> Response<ResponseBody<B>> {
-    let (status, mut headers, body) =
-        if entry.status == StatusCode::OK && is_not_modified(request_headers, &entry.headers) {
-            (
-                StatusCode::NOT_MODIFIED,
-                not_modified_headers(&entry.headers),
-                ResponseBody::empty(),
-            )
-        } else if method == StoredMethod::Head {
-            let mut headers = with_room_for_three(&entry.headers);
-            // A stored GET's length, which an empty HEAD body cannot imply. (A
-            // stored HEAD has no body to count: it keeps what it was sent with.)
-            if entry.method == StoredMethod::Get && !headers.contains_key(CONTENT_LENGTH) {
-                let _ = headers.try_insert(CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
-            }
-            (entry.status, headers, ResponseBody::empty())
-        } else {
-            (
-                entry.status,
-                with_room_for_three(&entry.headers),
-                ResponseBody::cached(entry.body.clone()),
-            )
-        };
-    static AGES: Interned = Interned::new("");
-    let _ = headers.try_insert(AGE, AGES.get(age(entry, now_ms)));
-    if let Some(value) = cache_status {
-        let _ = headers.try_append(CACHE_STATUS, value);
-    }
-    let mut res = Response::new(body);
-    *res.status_mut() = status;
-    *res.headers_mut() = headers;
-    res
-}
-
-/// Seconds of freshness left (negative once stale).
-fn ttl_secs(fresh_until: u64, now_ms: u64) -> i64 {
-    let ttl = (i128::from(fresh_until) - i128::from(now_ms)) / 1000;
-    i64::try_from(ttl).unwrap_or(i64::MAX)
-}
-
-fn secs_to_millis(secs: i64) -> u64 {
-    u64::try_from(secs).unwrap_or(0).saturating_mul(1000)
-}
-
-fn duration_millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The conditions that let the origin answer 304 for a stale entry: its
@@ -653,17 +552,6 @@ fn add_validators(request: &mut HeaderMap, stored: &HeaderMap) -> bool {
 
 const SURROGATE_CAPABILITY: HeaderName = HeaderName::from_static("surrogate-capability");
 
-/// Fields a 304 does not update (RFC 9111 section 3.2): they describe the
-/// stored body, which the 304 does not replace, or the validator it was
-/// selected by.
-const NOT_UPDATED: [HeaderName; 5] = [
-    CONTENT_LENGTH,
-    CONTENT_ENCODING,
-    CONTENT_RANGE,
-    HeaderName::from_static("content-md5"),
-    ETAG,
-];
-
 /// Whether a method is safe (RFC 9110 section 9.2.1): it cannot change what a
 /// URL shows, so its response invalidates nothing.
 fn is_safe(method: &Method) -> bool {
@@ -671,137 +559,4 @@ fn is_safe(method: &Method) -> bool {
         method.as_str(),
         "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PROPFIND" | "SEARCH" | "REPORT"
     )
-}
-
-/// A copy of stored headers with room for `Age`, `Cache-Status` and
-/// `Content-Length`, so adding them does not grow (and copy) the map. (A map
-/// already near http's size limit is simply cloned; the additions then may not
-/// fit, and are skipped rather than panicking.)
-fn with_room_for_three(stored: &HeaderMap) -> HeaderMap {
-    let Ok(mut headers) = HeaderMap::try_with_capacity(stored.len() + 3) else {
-        return stored.clone();
-    };
-    for (name, value) in stored {
-        if headers.try_append(name.clone(), value.clone()).is_err() {
-            return stored.clone();
-        }
-    }
-    headers
-}
-
-/// When a stored response stops being fresh, and how its age is told.
-struct Lifetime {
-    stored_at: u64,
-    fresh_until: u64,
-    kept_until: u64,
-    age_basis: Option<AgeBasis>,
-    initial_age: u64,
-    revalidate: Revalidate,
-}
-
-impl Lifetime {
-    fn shared(s: &Storable, exchange: &Exchange, keep: Duration) -> Self {
-        let fresh_until = s.fresh_until(exchange.response_time);
-        Self {
-            stored_at: unix_millis(exchange.response_time),
-            fresh_until,
-            kept_until: fresh_until.saturating_add(duration_millis(keep)),
-            age_basis: None,
-            initial_age: s.initial_age,
-            revalidate: s.revalidate,
-        }
-    }
-
-    /// For an entry that is served once and not stored.
-    fn stale_at(at: u64) -> Self {
-        Self {
-            stored_at: at,
-            fresh_until: at,
-            kept_until: at,
-            age_basis: None,
-            initial_age: 0,
-            revalidate: Revalidate::default(),
-        }
-    }
-}
-
-/// Django's `Age` basis, when the patched headers have an integer `max-age`
-/// and a valid `Expires`.
-fn django_age_basis(headers: &HeaderMap) -> Option<AgeBasis> {
-    match (
-        get_max_age(headers),
-        headers.get(EXPIRES).and_then(parse_http_date),
-    ) {
-        (Some(max_age), Some(expires)) => Some(AgeBasis {
-            max_age,
-            expires: i64::try_from(unix_millis(expires) / 1000).unwrap_or(i64::MAX),
-        }),
-        _ => None,
-    }
-}
-
-/// The fields `Connection` nominates, plus the fixed hop-by-hop set: they
-/// describe one transfer, not the response (RFC 9111 section 3.1).
-fn connection_fields(headers: &HeaderMap) -> Vec<HeaderName> {
-    list_items(headers, CONNECTION)
-        .filter_map(|token| HeaderName::from_bytes(token).ok())
-        .chain([CONNECTION, TRANSFER_ENCODING, TE, TRAILER, UPGRADE])
-        .chain([HeaderName::from_static("keep-alive")])
-        .collect()
-}
-
-/// Removes what is never stored: connection fields, `Age` (the cache tells its
-/// own), and the fields a qualified `no-cache` / `private` names.
-fn strip_unstored(headers: &mut HeaderMap, unstored: &[HeaderName]) {
-    for name in connection_fields(headers)
-        .iter()
-        .chain(unstored)
-        .chain([&AGE])
-    {
-        headers.remove(name);
-    }
-}
-
-/// The entry a response will be stored as, body still to come.
-fn stored_entry(
-    parts: &response::Parts,
-    miss: &Miss,
-    auth: AuthScope,
-    names: Vec<HeaderName>,
-    lifetime: Lifetime,
-    unstored: &[HeaderName],
-) -> Entry {
-    let mut headers = parts.headers.clone();
-    strip_unstored(&mut headers, unstored);
-    Entry {
-        material: Bytes::copy_from_slice(&miss.key.material),
-        method: miss.method,
-        auth,
-        vary: VaryValues::capture(names, &miss.request_headers),
-        status: parts.status,
-        headers,
-        body: Bytes::new(),
-        stored_at: lifetime.stored_at,
-        fresh_until: lifetime.fresh_until,
-        kept_until: lifetime.kept_until,
-        age_basis: lifetime.age_basis,
-        initial_age: lifetime.initial_age,
-        revalidate: lifetime.revalidate,
-    }
-}
-
-/// `Age` for a hit. Django's arithmetic when the stored response has an integer
-/// `max-age` and a valid `Expires` (so `max-age - Age` is the time left in this
-/// cache); otherwise RFC 9111's: the age it arrived with plus the time since.
-fn age(entry: &Entry, now_ms: u64) -> i64 {
-    match entry.age_basis {
-        Some(AgeBasis { max_age, expires }) => {
-            let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-            max_age.saturating_sub(expires.saturating_sub(now)).max(0)
-        }
-        None => {
-            let resident = now_ms.saturating_sub(entry.stored_at) / 1000;
-            i64::try_from(entry.initial_age.saturating_add(resident)).unwrap_or(i64::MAX)
-        }
-    }
 }

@@ -16,6 +16,7 @@ mod memcached;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+pub mod set_codec;
 
 use std::fmt;
 use std::future::Future;
@@ -174,6 +175,49 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
                 self.delete(key).await?;
             }
             Ok(())
+        })
+    }
+
+    /// Adds `member` to the set of byte strings under `key`, creating the set,
+    /// and keeps the set for at least `ttl` from now (a longer life it already
+    /// has is kept). The response cache's tag index lives in these sets, so a
+    /// tag purged on one instance is purged for every instance sharing the
+    /// backend.
+    ///
+    /// By default a read-modify-write through [`get`](Backend::get) and
+    /// [`set`](Backend::set) of a value in [`set_codec`]'s format: correct
+    /// alone, but two concurrent `set_add`s on one key can lose one member.
+    /// Every backend of this crate overrides it with an atomic operation.
+    fn set_add<'a>(
+        &'a self,
+        key: &'a str,
+        member: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let now = set_codec::now_millis();
+            let mut set = match self.get(key).await? {
+                Some(bytes) => set_codec::decode(&bytes).unwrap_or_default(),
+                None => set_codec::Set::default(),
+            };
+            set.insert(member, now, ttl);
+            let ttl = set.ttl(now);
+            self.set(key, set_codec::encode(&set), Some(ttl)).await
+        })
+    }
+
+    /// Removes the set under `key` and returns its members (none when there is
+    /// no set). By default a [`get`](Backend::get) then a
+    /// [`delete`](Backend::delete).
+    fn set_take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<Bytes>, BackendError>> {
+        Box::pin(async move {
+            let Some(bytes) = self.get(key).await? else {
+                return Ok(Vec::new());
+            };
+            self.delete(key).await?;
+            Ok(set_codec::decode(&bytes)
+                .map(|set| set.members)
+                .unwrap_or_default())
         })
     }
 

@@ -10,8 +10,12 @@
 pub(crate) mod app;
 pub(crate) mod shared;
 
+use std::time::Duration;
+
 use http::HeaderMap;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+
+use crate::layer::Config;
 
 /// Which caching rules a [`CacheLayer`](crate::CacheLayer) follows.
 ///
@@ -36,6 +40,31 @@ pub enum Mode {
     App,
     /// An RFC 9111 shared cache.
     Shared,
+}
+
+/// How long past its freshness a stored response may still be served (RFC
+/// 5861), in seconds: the response's own directives, else the layer's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StaleWindows {
+    pub(crate) while_revalidate: u32,
+    pub(crate) if_error: u32,
+}
+
+impl StaleWindows {
+    pub(crate) fn resolve(swr: Option<u64>, sie: Option<u64>, config: &Config) -> Self {
+        let secs = |directive: Option<u64>, default: Duration| {
+            u32::try_from(directive.unwrap_or(default.as_secs())).unwrap_or(u32::MAX)
+        };
+        Self {
+            while_revalidate: secs(swr, config.stale_while_revalidate),
+            if_error: secs(sie, config.stale_if_error),
+        }
+    }
+
+    /// The longer window: how long a stale entry must at least be kept.
+    pub(crate) fn longest(self) -> Duration {
+        Duration::from_secs(u64::from(self.while_revalidate.max(self.if_error)))
+    }
 }
 
 /// The declared `Content-Length`, when it is a valid number.

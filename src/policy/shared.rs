@@ -22,7 +22,26 @@ use crate::headers::http_date::parse_http_date;
 use crate::headers::list::trim_ows;
 use crate::headers::structured::{Item, parse_dictionary};
 use crate::layer::Config;
-use crate::policy::{is_event_stream, is_too_large};
+use crate::policy::{StaleWindows, is_event_stream, is_too_large};
+
+/// The seconds of a valid delta directive.
+fn secs(d: Option<Delta>) -> Option<u64> {
+    match d {
+        Some(Delta::Secs(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The RFC 5861 windows of a response's `Cache-Control` (app mode, where the
+/// other shared-mode rules do not apply).
+pub(crate) fn stale_windows(config: &Config, headers: &HeaderMap) -> StaleWindows {
+    let d = ResponseDirectives::from_cache_control(headers);
+    StaleWindows::resolve(
+        secs(d.stale_while_revalidate),
+        secs(d.stale_if_error),
+        config,
+    )
+}
 
 /// The W3C Edge Architecture's response field for surrogates.
 const SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
@@ -74,6 +93,8 @@ struct ResponseDirectives {
     must_understand: bool,
     max_age: Option<Delta>,
     s_maxage: Option<Delta>,
+    stale_while_revalidate: Option<Delta>,
+    stale_if_error: Option<Delta>,
     /// Fields named by `no-cache="..."` and `private="..."`: not stored.
     unstored: Vec<HeaderName>,
 }
@@ -167,6 +188,8 @@ impl ResponseDirectives {
         let slot = match name {
             n if is(n, "max-age") => &mut self.max_age,
             n if is(n, "s-maxage") => &mut self.s_maxage,
+            n if is(n, "stale-while-revalidate") => &mut self.stale_while_revalidate,
+            n if is(n, "stale-if-error") => &mut self.stale_if_error,
             _ => return,
         };
         slot.get_or_insert(value);
@@ -238,6 +261,7 @@ pub(crate) struct Storable {
     pub(crate) auth: AuthScope,
     /// Fields the response carries that must not be stored.
     pub(crate) unstored: Vec<HeaderName>,
+    pub(crate) stale: StaleWindows,
 }
 
 impl Storable {
@@ -331,6 +355,11 @@ pub(crate) fn storable(
         } else {
             AuthScope::Anonymous
         },
+        stale: StaleWindows::resolve(
+            secs(d.stale_while_revalidate),
+            secs(d.stale_if_error),
+            config,
+        ),
         unstored: d.unstored,
     })
 }
@@ -410,6 +439,8 @@ pub(crate) struct RequestDirectives {
     min_fresh: Option<u64>,
     /// `Some(u64::MAX)` for a bare `max-stale` (any staleness).
     max_stale: Option<u64>,
+    /// The request's own stale-if-error window (RFC 5861 section 4).
+    pub(crate) stale_if_error: Option<u64>,
     no_cache: bool,
     pub(crate) no_store: bool,
     pub(crate) only_if_cached: bool,
@@ -430,6 +461,7 @@ impl RequestDirectives {
                 n if is(n, "only-if-cached") => r.only_if_cached = true,
                 n if is(n, "max-age") => r.max_age = r.max_age.or(secs),
                 n if is(n, "min-fresh") => r.min_fresh = r.min_fresh.or(secs),
+                n if is(n, "stale-if-error") => r.stale_if_error = r.stale_if_error.or(secs),
                 n if is(n, "max-stale") => {
                     r.max_stale = r.max_stale.or(if value.is_none() {
                         Some(u64::MAX)
@@ -451,6 +483,9 @@ pub(crate) enum Judgement {
     Fresh,
     /// Stale, but the request's `max-stale` accepts it.
     StaleAccepted,
+    /// Stale, within its stale-while-revalidate window: serve it and refresh it
+    /// in the background.
+    StaleWhileRevalidate,
     /// Ask the origin (revalidating when the entry has a validator).
     Forward(Fwd),
 }
@@ -482,6 +517,19 @@ pub(crate) fn judge(entry: &Entry, req: &RequestDirectives, now_ms: u64) -> Judg
     let stale_for = (now_ms - entry.fresh_until) / 1000;
     if !entry.revalidate.once_stale && req.max_stale.is_some_and(|max| stale_for <= max) {
         Judgement::StaleAccepted
+    } else {
+        stale_judgement(entry, now_ms)
+    }
+}
+
+/// A stale entry, no request directive involved: within its
+/// stale-while-revalidate window (and allowed to be served stale), or not.
+pub(crate) fn stale_judgement(entry: &Entry, now_ms: u64) -> Judgement {
+    let stale_for = now_ms.saturating_sub(entry.fresh_until);
+    let allowed = !entry.revalidate.once_stale && !entry.revalidate.every_use;
+    let window = u64::from(entry.stale_while_revalidate) * 1000;
+    if allowed && window > 0 && stale_for <= window {
+        Judgement::StaleWhileRevalidate
     } else {
         Judgement::Forward(Fwd::Stale)
     }

@@ -11,13 +11,17 @@
 //! request slower, never fail it.
 
 mod health;
+pub(crate) mod inflight;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
 
-use crate::backend::{Backend, MemoryBackend};
+use bytes::Bytes;
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::backend::{Backend, BackendError, MemoryBackend};
 use crate::entry::{self, Entry, Index, Stored, StoredMethod, VariantRef};
 use crate::key::{PrimaryKey, StoreKey, request_variant_id};
 
@@ -35,20 +39,21 @@ pub(crate) enum Lookup {
     UriMiss,
     /// Something is stored for the URL, but no variant fits this request.
     VaryMiss,
+    /// The backend could not be read (an error or a timeout): nothing known.
+    Unavailable,
 }
 
 enum Backing {
     Memory(MemoryBackend),
-    Bytes {
-        backend: Arc<dyn Backend>,
-        prefix: String,
-        version: u32,
-    },
+    Bytes { backend: Arc<dyn Backend> },
 }
 
 /// Stored responses over one backend.
 pub(crate) struct ResponseStore {
     backing: Backing,
+    /// Key prefix and version, as in every key this store writes.
+    prefix: String,
+    version: u32,
     max_variants: usize,
     health: health::Health,
 }
@@ -75,43 +80,43 @@ impl ResponseStore {
     ) -> Self {
         let backing = match backend.as_memory() {
             Some(memory) => Backing::Memory(memory.clone()),
-            None => Backing::Bytes {
-                backend,
-                prefix: prefix.to_owned(),
-                version,
-            },
+            None => Backing::Bytes { backend },
         };
         Self {
             backing,
+            prefix: prefix.to_owned(),
+            version,
             max_variants: max_variants.max(1),
             health: health::Health::default(),
         }
     }
 
     async fn get(&self, key: StoreKey) -> Option<Stored> {
+        self.fetch(key).await.ok().flatten()
+    }
+
+    /// Reads a value; `Err` when the backend failed (already counted and logged).
+    async fn fetch(&self, key: StoreKey) -> Result<Option<Stored>, Unreadable> {
         match &self.backing {
-            Backing::Memory(m) => m.get_stored(key.hash()),
-            Backing::Bytes {
-                backend,
-                prefix,
-                version,
-            } => {
-                let text = key.text(prefix, *version);
+            Backing::Memory(m) => Ok(m.get_stored(key.hash())),
+            Backing::Bytes { backend } => {
+                let text = key.text(&self.prefix, self.version);
                 let bytes = match backend.get(&text).await {
-                    Ok(found) => found?,
+                    Ok(Some(bytes)) => bytes,
+                    Ok(None) => return Ok(None),
                     Err(error) => {
                         self.health.record("get", &text, &error);
-                        return None;
+                        return Err(Unreadable);
                     }
                 };
                 match entry::decode(&bytes) {
-                    Ok(value) => Some(value),
+                    Ok(value) => Ok(Some(value)),
                     Err(error) => {
                         tracing::warn!(%error, key = %text, "unreadable cache value; removing it");
                         if let Err(error) = backend.delete(&text).await {
                             self.health.record("delete", &text, &error);
                         }
-                        None
+                        Ok(None)
                     }
                 }
             }
@@ -121,12 +126,8 @@ impl ResponseStore {
     async fn put(&self, key: StoreKey, value: Stored, ttl: Duration) {
         match &self.backing {
             Backing::Memory(m) => m.put_stored(key.hash(), value, ttl),
-            Backing::Bytes {
-                backend,
-                prefix,
-                version,
-            } => {
-                let text = key.text(prefix, *version);
+            Backing::Bytes { backend } => {
+                let text = key.text(&self.prefix, self.version);
                 if let Err(error) = backend.set(&text, entry::encode(&value), Some(ttl)).await {
                     self.health.record("set", &text, &error);
                 }
@@ -137,12 +138,8 @@ impl ResponseStore {
     async fn delete(&self, key: StoreKey) {
         match &self.backing {
             Backing::Memory(m) => m.delete_stored(key.hash()),
-            Backing::Bytes {
-                backend,
-                prefix,
-                version,
-            } => {
-                let text = key.text(prefix, *version);
+            Backing::Bytes { backend } => {
+                let text = key.text(&self.prefix, self.version);
                 if let Err(error) = backend.delete(&text).await {
                     self.health.record("delete", &text, &error);
                 }
@@ -179,7 +176,10 @@ impl ResponseStore {
 
     /// Finds the stored response for a request, if any variant fits it.
     pub(crate) async fn lookup(&self, key: &PrimaryKey, req: &RequestFacts<'_>) -> Lookup {
-        let index = match url_slot(self.get(StoreKey::url(key.hash)).await, key, req) {
+        let Ok(found) = self.fetch(StoreKey::url(key.hash)).await else {
+            return Lookup::Unavailable;
+        };
+        let index = match url_slot(found, key, req) {
             UrlSlot::Settled(lookup) => return lookup,
             UrlSlot::Variants(index) => index,
         };
@@ -192,18 +192,75 @@ impl ResponseStore {
         Lookup::VaryMiss
     }
 
-    /// Removes every stored variant of a URL (GET and HEAD); `true` if anything
-    /// was stored for it.
-    pub(crate) async fn purge(&self, key: &PrimaryKey) -> bool {
-        let url = StoreKey::url(key.hash);
+    /// Removes every stored variant of a URL (GET and HEAD), by the hash of its
+    /// primary key; `true` if anything was stored for it.
+    pub(crate) async fn purge(&self, primary: u128) -> bool {
+        let url = StoreKey::url(primary);
         let found = self.get(url).await;
         if let Some(Stored::Index(index)) = &found {
             for v in &index.variants {
-                self.delete(StoreKey::variant(key.hash, v.id)).await;
+                self.delete(StoreKey::variant(primary, v.id)).await;
             }
         }
         self.delete(url).await;
         found.is_some()
+    }
+
+    /// Purges every URL the tag index lists under `tag`; how many held something.
+    pub(crate) async fn purge_tag(&self, tag: &str) -> usize {
+        let key = self.tag_key(tag);
+        let members = match self.backend().set_take(&key).await {
+            Ok(members) => members,
+            Err(error) => {
+                self.health.record("set_take", &key, &error);
+                return 0;
+            }
+        };
+        let mut purged = 0;
+        for member in members {
+            let Ok(hash) = <[u8; 16]>::try_from(&member[..]) else {
+                continue;
+            };
+            if self.purge(u128::from_be_bytes(hash)).await {
+                purged += 1;
+            }
+        }
+        purged
+    }
+
+    /// Empties the backend.
+    pub(crate) async fn clear(&self) -> Result<(), BackendError> {
+        self.backend().clear().await
+    }
+
+    /// The backend through the trait (the memory backend too: the tag index
+    /// uses its byte values).
+    fn backend(&self) -> &dyn Backend {
+        match &self.backing {
+            Backing::Memory(m) => m,
+            Backing::Bytes { backend, .. } => backend.as_ref(),
+        }
+    }
+
+    /// Where the URLs tagged `tag` are listed: `<prefix>:<version>:tag:<32 hex>`.
+    fn tag_key(&self, tag: &str) -> String {
+        format!(
+            "{}:{}:tag:{:032x}",
+            self.prefix,
+            self.version,
+            xxh3_128(tag.as_bytes())
+        )
+    }
+
+    /// Lists `primary` under each tag, for as long as the entry is kept.
+    pub(crate) async fn tag(&self, primary: u128, tags: &[String], ttl: Duration) {
+        for tag in tags {
+            let key = self.tag_key(tag);
+            let member = Bytes::copy_from_slice(&primary.to_be_bytes());
+            if let Err(error) = self.backend().set_add(&key, member, ttl).await {
+                self.health.record("set_add", &key, &error);
+            }
+        }
     }
 
     /// Stores a response as a variant of its URL, replacing the variant it
@@ -285,6 +342,9 @@ impl ResponseStore {
         .await;
     }
 }
+
+/// A backend read failed.
+struct Unreadable;
 
 /// What a URL's slot says about a request.
 enum UrlSlot {
@@ -458,6 +518,8 @@ mod tests {
             age_basis: None,
             initial_age: 0,
             revalidate: Revalidate::default(),
+            stale_while_revalidate: 0,
+            stale_if_error: 0,
         }
     }
 
