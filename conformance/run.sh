@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the HTTP caching test suite (npm http-cache-tests, cache-tests.fyi) through
-# examples/reverse_proxy.rs in shared mode with the memory backend, then scores the
+# examples/reverse_proxy.rs in shared mode with the memory backend (and 60 s of
+# stale-if-error for responses that name none), then scores the
 # run and gates it against conformance/baseline.json (see conformance/score.mjs).
 #
 #   bash conformance/run.sh                       # run, score, gate
@@ -81,8 +82,10 @@ origin_started=1
 # `npm run server` puts the origin in the background and writes its pid file.
 (cd "$pkg" && npm run --silent server --port="$origin_port" --pidfile="$origin_pidfile") \
   >"$scratch/origin.log" 2>&1
+# A minute of stale-if-error for responses that name none: what a production
+# proxy is configured with (Varnish's grace, nginx's proxy_cache_use_stale).
 "$proxy_bin" --listen "127.0.0.1:$proxy_port" --upstream "http://127.0.0.1:$origin_port" \
-  --mode shared --backend memory:// >"$scratch/proxy.log" 2>&1 &
+  --mode shared --backend memory:// --stale-if-error 60 >"$scratch/proxy.log" 2>&1 &
 proxy_pid=$!
 for _ in $(seq 100); do
   if [ -s "$origin_pidfile" ] && listening "$origin_port" && listening "$proxy_port"; then

@@ -15,13 +15,19 @@
 //! - `--mode shared|app`: RFC 9111 shared-cache rules (default) or Django's.
 //! - `--default-timeout <seconds>`: app mode only, the freshness of responses
 //!   without `max-age`.
+//! - `--stale-if-error <seconds>`: how long past its freshness a stored response
+//!   may stand in when the upstream is unreachable or answers 500/502/503/504,
+//!   for responses that name no `stale-if-error` (default 0).
+//! - `--stale-while-revalidate <seconds>`: how long past its freshness a stored
+//!   response is served while one background request refreshes it, for
+//!   responses that name no `stale-while-revalidate` (default 0).
 //!
 //! Every method is forwarded, with the path and query, to the upstream. Request
 //! and response bodies stream through; hop-by-hop headers are dropped in both
 //! directions and every other header, `Host` included, is passed on as is. When
-//! the upstream cannot be reached the client gets `502 Bad Gateway`.
+//! the upstream cannot be reached the client gets `502 Bad Gateway`, unless a
+//! stale response may stand in (stale-if-error).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,17 +47,21 @@ use hyper_util::service::TowerToHyperService;
 use tower::ServiceBuilder;
 use tower::service_fn;
 use tower_response_cache::config::Caches;
-use tower_response_cache::{CacheLayer, Mode};
+use tower_response_cache::{CacheLayer, Mode, ResponseBody};
 
 const USAGE: &str = "\
 usage: reverse_proxy [--listen ADDR] [--upstream http://HOST:PORT] [--backend URL]
                      [--mode shared|app] [--default-timeout SECONDS]
+                     [--stale-if-error SECONDS] [--stale-while-revalidate SECONDS]
 
   --listen ADDR              address to listen on (default 127.0.0.1:8080)
   --upstream URL             origin to forward to (default http://127.0.0.1:8000)
   --backend URL              cache backend: memory:// (default), file:///path, dummy://
   --mode shared|app          RFC 9111 shared cache (default) or Django's app-mode rules
-  --default-timeout SECONDS  app mode: freshness of responses without max-age";
+  --default-timeout SECONDS  app mode: freshness of responses without max-age
+  --stale-if-error SECONDS   serve stale this long when the upstream fails (default 0)
+  --stale-while-revalidate SECONDS
+                             serve stale this long while refreshing (default 0)";
 
 /// The command line, parsed.
 struct Options {
@@ -60,6 +70,8 @@ struct Options {
     backend: String,
     mode: Mode,
     default_timeout: Option<Duration>,
+    stale_if_error: Duration,
+    stale_while_revalidate: Duration,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -69,6 +81,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         backend: "memory://".to_owned(),
         mode: Mode::Shared,
         default_timeout: None,
+        stale_if_error: Duration::ZERO,
+        stale_while_revalidate: Duration::ZERO,
     };
     while let Some(arg) = args.next() {
         // Both `--flag value` and `--flag=value`.
@@ -85,6 +99,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--backend",
             "--mode",
             "--default-timeout",
+            "--stale-if-error",
+            "--stale-while-revalidate",
         ];
         if !known.contains(&flag.as_str()) {
             return Err(format!("unknown option {flag}"));
@@ -115,9 +131,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                     _ => return Err(bad("expected shared or app")),
                 }
             }
-            "--default-timeout" => {
+            "--default-timeout" | "--stale-if-error" | "--stale-while-revalidate" => {
                 let secs: u64 = value.parse().map_err(|_| bad("not whole seconds"))?;
-                options.default_timeout = Some(Duration::from_secs(secs));
+                let secs = Duration::from_secs(secs);
+                match flag.as_str() {
+                    "--default-timeout" => options.default_timeout = Some(secs),
+                    "--stale-if-error" => options.stale_if_error = secs,
+                    _ => options.stale_while_revalidate = secs,
+                }
             }
             _ => unreachable!("checked above"),
         }
@@ -152,12 +173,25 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// What the proxy answers: the upstream's streamed body, or its own 502.
 type ProxyBody = Either<Incoming, Full<Bytes>>;
 
-/// Sends one request to the upstream. Never fails: an upstream error is a 502.
+/// The upstream could not be reached (or broke off): the cache may serve a stale
+/// response instead; otherwise the client gets a 502.
+#[derive(Debug)]
+struct UpstreamError;
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("upstream unreachable")
+    }
+}
+
+impl std::error::Error for UpstreamError {}
+
+/// Sends one request to the upstream.
 async fn forward(
     client: Client<HttpConnector, Incoming>,
     (scheme, authority): (Scheme, Authority),
     mut req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, Infallible> {
+) -> Result<Response<ProxyBody>, UpstreamError> {
     let mut uri = Uri::builder().scheme(scheme).authority(authority);
     if let Some(path_and_query) = req.uri().path_and_query() {
         uri = uri.path_and_query(path_and_query.clone());
@@ -184,16 +218,32 @@ async fn forward(
                 source = cause.source();
             }
             eprintln!("upstream error: {message}");
-            Ok(status_response(StatusCode::BAD_GATEWAY))
+            Err(UpstreamError)
         }
     }
 }
 
-/// The proxy's own answer, such as `502 Bad Gateway`.
+/// The proxy's own answer, such as `400 Bad Request`.
 fn status_response(status: StatusCode) -> Response<ProxyBody> {
     let mut res = Response::new(Either::Right(Full::from(format!("{status}\n"))));
     *res.status_mut() = status;
     res
+}
+
+/// What the client gets: the cache's response, or the proxy's own 502 when the
+/// upstream failed and no stale response could stand in. (Never an error: the
+/// error type is only what tower's `map_result` needs for readiness.)
+fn answer(
+    result: Result<Response<ResponseBody<ProxyBody>>, UpstreamError>,
+) -> Result<Response<Either<ResponseBody<ProxyBody>, Full<Bytes>>>, UpstreamError> {
+    Ok(match result {
+        Ok(res) => res.map(Either::Left),
+        Err(UpstreamError) => {
+            let mut res = Response::new(Either::Right(Full::from("502 Bad Gateway\n")));
+            *res.status_mut() = StatusCode::BAD_GATEWAY;
+            res
+        }
+    })
 }
 
 #[tokio::main]
@@ -222,7 +272,9 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let caches = Caches::from_urls([("default", options.backend.as_str())])?;
     let mut cache = CacheLayer::builder()
         .cache(caches.default_cache()?)
-        .mode(options.mode);
+        .mode(options.mode)
+        .stale_if_error(options.stale_if_error)
+        .stale_while_revalidate(options.stale_while_revalidate);
     if let Some(timeout) = options.default_timeout {
         cache = cache.default_timeout(timeout);
     }
@@ -234,6 +286,7 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         .build_http();
     let upstream = options.upstream;
     let service = ServiceBuilder::new()
+        .map_result(answer)
         .layer(cache.build())
         .service(service_fn(move |req| {
             forward(client.clone(), upstream.clone(), req)
