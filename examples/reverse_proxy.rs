@@ -230,12 +230,15 @@ fn status_response(status: StatusCode) -> Response<ProxyBody> {
     res
 }
 
+/// The body the client gets: the cache's, or the proxy's own.
+type ClientBody = Either<ResponseBody<ProxyBody>, Full<Bytes>>;
+
 /// What the client gets: the cache's response, or the proxy's own 502 when the
 /// upstream failed and no stale response could stand in. (Never an error: the
 /// error type is only what tower's `map_result` needs for readiness.)
 fn answer(
     result: Result<Response<ResponseBody<ProxyBody>>, UpstreamError>,
-) -> Result<Response<Either<ResponseBody<ProxyBody>, Full<Bytes>>>, UpstreamError> {
+) -> Result<Response<ClientBody>, UpstreamError> {
     Ok(match result {
         Ok(res) => res.map(Either::Left),
         Err(UpstreamError) => {
