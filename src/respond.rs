@@ -27,6 +27,18 @@ pub(crate) enum Served {
     IfError(Option<StatusCode>),
 }
 
+impl Served {
+    /// The `outcome` of the request's tracing span.
+    pub(crate) fn token(self) -> &'static str {
+        match self {
+            Served::Hit => "hit",
+            Served::Collapsed => "collapsed",
+            Served::WhileRevalidating => "stale-while-revalidate",
+            Served::IfError(_) => "stale-if-error",
+        }
+    }
+}
+
 impl Shared {
     /// The stored response for a request, with `Age` and `Cache-Status`.
     pub(crate) fn hit<B>(

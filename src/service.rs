@@ -102,6 +102,14 @@ where
             Mode::App => RequestDirectives::default(),
             Mode::Shared => RequestDirectives::parse(&parts.headers),
         };
+        // One span per request; `outcome` is `hit`, `collapsed`, a stale kind, or
+        // the `fwd` reason of a forward.
+        let span = tracing::debug_span!(
+            "cache",
+            method = %parts.method,
+            uri = %parts.uri,
+            outcome = tracing::field::Empty,
+        );
         let request = CacheableRequest {
             authorized: is_authorized(&parts.headers),
             method,
@@ -114,42 +122,50 @@ where
             let now = shared.clock.now();
             return match shared.settle(lookup, &request, now) {
                 Settled::Serve(entry, served) => {
+                    span.record("outcome", served.token());
                     let res = shared.answer(&entry, &request, now, served);
                     if served == Served::WhileRevalidating {
                         refresh_in_background(shared, &self.inner, request, entry, now, body);
                     }
                     ResponseFuture::ready(res)
                 }
-                Settled::Refuse => ResponseFuture::ready(shared.gateway_timeout()),
+                Settled::Refuse => {
+                    span.record("outcome", "only-if-cached");
+                    ResponseFuture::ready(shared.gateway_timeout())
+                }
                 Settled::Forward(forward) => {
                     let (shared, inner) = (shared.clone(), self.inner.clone());
                     ResponseFuture::boxed(Box::pin(
-                        miss(shared, inner, request, forward, now, body)
-                            .instrument(tracing::debug_span!("cache_miss")),
+                        miss(shared, inner, request, forward, now, body).instrument(span),
                     ))
                 }
             };
         }
         let (shared, inner) = (shared.clone(), self.inner.clone());
-        ResponseFuture::boxed(Box::pin(async move {
-            let lookup = shared.store.lookup(&request.key, &request.facts()).await;
-            let now = shared.clock.now();
-            match shared.settle(lookup, &request, now) {
-                Settled::Serve(entry, served) => {
-                    let res = shared.answer(&entry, &request, now, served);
-                    if served == Served::WhileRevalidating {
-                        refresh_in_background(&shared, &inner, request, entry, now, body);
+        ResponseFuture::boxed(Box::pin(
+            async move {
+                let lookup = shared.store.lookup(&request.key, &request.facts()).await;
+                let now = shared.clock.now();
+                match shared.settle(lookup, &request, now) {
+                    Settled::Serve(entry, served) => {
+                        tracing::Span::current().record("outcome", served.token());
+                        let res = shared.answer(&entry, &request, now, served);
+                        if served == Served::WhileRevalidating {
+                            refresh_in_background(&shared, &inner, request, entry, now, body);
+                        }
+                        Ok(res)
                     }
-                    Ok(res)
-                }
-                Settled::Refuse => Ok(shared.gateway_timeout()),
-                Settled::Forward(forward) => {
-                    miss(shared, inner, request, forward, now, body)
-                        .instrument(tracing::debug_span!("cache_miss"))
-                        .await
+                    Settled::Refuse => {
+                        tracing::Span::current().record("outcome", "only-if-cached");
+                        Ok(shared.gateway_timeout())
+                    }
+                    Settled::Forward(forward) => {
+                        miss(shared, inner, request, forward, now, body).await
+                    }
                 }
             }
-        }))
+            .instrument(span),
+        ))
     }
 }
 
@@ -173,19 +189,23 @@ impl<S> CacheService<S> {
         let inner = self.inner.clone();
         let invalidates = shared.config.invalidate_unsafe && !is_safe(req.method());
         let target = invalidates.then(|| Target::of(&req));
-        ResponseFuture::boxed(Box::pin(async move {
-            let res = inner.oneshot(req).await?;
-            let changed = res.status().is_success() || res.status().is_redirection();
-            if let Some(target) = target.filter(|_| changed) {
-                shared.invalidate(&target, res.headers()).await;
+        let span = tracing::debug_span!(
+            "cache",
+            method = %req.method(),
+            uri = %req.uri(),
+            outcome = fwd.token(),
+        );
+        ResponseFuture::boxed(Box::pin(
+            async move {
+                let res = inner.oneshot(req).await?;
+                let changed = res.status().is_success() || res.status().is_redirection();
+                if let Some(target) = target.filter(|_| changed) {
+                    shared.invalidate(&target, res.headers()).await;
+                }
+                Ok(shared.forward_untouched(res, fwd, None))
             }
-            tracing::debug!(
-                outcome = fwd.token(),
-                status = res.status().as_u16(),
-                "cache"
-            );
-            Ok(shared.forward_untouched(res, fwd, None))
-        }))
+            .instrument(span),
+        ))
     }
 }
 
@@ -329,7 +349,7 @@ where
                     let now = shared.clock.now();
                     if let Settled::Serve(entry, Served::Hit) = shared.settle(lookup, &request, now)
                     {
-                        tracing::debug!(outcome = "collapsed", "cache");
+                        tracing::Span::current().record("outcome", "collapsed");
                         return Ok(shared.answer(&entry, &request, now, Served::Collapsed));
                     }
                 }
@@ -337,7 +357,7 @@ where
         }
     }
     shared.counters.miss();
-    tracing::debug!(outcome = forward.fwd.token(), "cache");
+    tracing::Span::current().record("outcome", forward.fwd.token());
     let forwarded = request.miss(&shared, forward, now, body, lead);
     forward_miss(&shared, inner, forwarded).await
 }
@@ -513,7 +533,7 @@ impl Shared {
             return None;
         }
         self.counters.stale();
-        tracing::debug!(outcome = "stale-if-error", "cache");
+        tracing::Span::current().record("outcome", "stale-if-error");
         let served = Served::IfError(status);
         Some(self.hit(
             stale,

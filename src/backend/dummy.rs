@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use super::{Backend, BackendError, BoxFuture, Ttl};
@@ -7,6 +9,7 @@ use super::{Backend, BackendError, BoxFuture, Ttl};
 /// Useful in development and tests to switch caching off without removing the
 /// layer or the calls: the layer still patches headers, and the low-level API
 /// answers as Django's dummy cache does (`add` is `true`, `incr` finds no key).
+/// Sets are no exception: `set_add` succeeds and `set_take` finds nothing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DummyBackend;
 
@@ -51,5 +54,18 @@ impl Backend for DummyBackend {
 
     fn clear(&self) -> BoxFuture<'_, Result<(), BackendError>> {
         ready(Ok(()))
+    }
+
+    fn set_add<'a>(
+        &'a self,
+        _key: &'a str,
+        _member: Bytes,
+        _ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        ready(Ok(()))
+    }
+
+    fn set_take<'a>(&'a self, _key: &'a str) -> BoxFuture<'a, Result<Vec<Bytes>, BackendError>> {
+        ready(Ok(Vec::new()))
     }
 }

@@ -49,12 +49,17 @@
 //!
 //! # Concurrency
 //!
-//! `add`, `touch` and `incr` read a file and write it back; within one process
-//! they are atomic (a lock per key, striped by the key's hash), so of 20
-//! concurrent `add`s of one key exactly one wins. Another process writing the same
+//! `add`, `touch`, `incr`, `set_add` and `set_take` read a file and write it
+//! back (or remove it); within one process they are atomic (a lock per key,
+//! striped by the key's hash), so of 20 concurrent `add`s of one key exactly one
+//! wins, and concurrent `set_add`s all land. Another process writing the same
 //! directory takes no part in that lock and can race, as with Django's file cache:
-//! two processes may both win an `add`, or an `incr` may be lost. Plain `get`,
-//! `set` and `delete` are safe across processes (the rename is atomic).
+//! two processes may both win an `add`, or an `incr` or a set member may be lost.
+//! Plain `get`, `set` and `delete` are safe across processes (the rename is
+//! atomic).
+//!
+//! A set of [`Backend::set_add`] is one entry file whose value is in
+//! [`set_codec`]'s format, with the set's expiry as the file's.
 //!
 //! Every operation does blocking file I/O. Under a tokio runtime it runs on the
 //! runtime's blocking pool (`spawn_blocking`), never on its worker threads;
@@ -72,7 +77,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Backend, BackendError, BoxFuture, Ttl, add_delta, parse_integer};
+use super::{Backend, BackendError, BoxFuture, Ttl, add_delta, parse_integer, set_codec};
 use crate::clock::{Clock, SystemClock, unix_millis};
 
 /// The first bytes of every entry file.
@@ -286,6 +291,21 @@ impl Backend for FileBackend {
 
     fn clear(&self) -> BoxFuture<'_, Result<(), BackendError>> {
         self.run(|inner| Ok(inner.clear()?))
+    }
+
+    fn set_add<'a>(
+        &'a self,
+        key: &'a str,
+        member: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        let key = key.to_owned();
+        self.run(move |inner| inner.set_add(&key, member, ttl))
+    }
+
+    fn set_take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<Bytes>, BackendError>> {
+        let key = key.to_owned();
+        self.run(move |inner| inner.set_take(&key))
     }
 
     /// One trip to the blocking pool for all the keys.
@@ -544,6 +564,56 @@ impl Inner {
                 Err(BackendError::KeyNotFound)
             }
             Found::Missing | Found::Other => Err(BackendError::KeyNotFound),
+        }
+    }
+
+    /// Adds `member` to the set in `key`'s file under the key's lock, keeping
+    /// the later of the file's expiry and `now + ttl`. A file with no set in it
+    /// (another value, a dead or foreign file) is replaced by a new set.
+    fn set_add(&self, key: &str, member: Bytes, ttl: Duration) -> Result<(), BackendError> {
+        let slot = self.slot(key);
+        // Before the lock: culling takes stripe locks itself.
+        self.cull();
+        let _guard = self.lock(&slot);
+        let wanted = self.expiry(Some(ttl));
+        let (mut set, old) = match self.load(&slot.path, key)? {
+            Found::Live { value, expires } => match set_codec::decode(&value) {
+                Some(set) => (set, Some(expires)),
+                None => (set_codec::Set::default(), None),
+            },
+            Found::Missing | Found::Dead | Found::Other => (set_codec::Set::default(), None),
+        };
+        let expires = old.map_or(wanted, |old| old.max(wanted));
+        let known = set.members.contains(&member);
+        if known && old == Some(expires) {
+            // Already there, for long enough: nothing to write.
+            return Ok(());
+        }
+        if !known {
+            set.members.push(member);
+        }
+        set.expires_at = expires;
+        let temp = self.write_temp(key, &set_codec::encode(&set), expires)?;
+        temp.commit(&slot.path)?;
+        Ok(())
+    }
+
+    /// Removes `key`'s set under the key's lock and returns its members.
+    fn set_take(&self, key: &str) -> Result<Vec<Bytes>, BackendError> {
+        let slot = self.slot(key);
+        let _guard = self.lock(&slot);
+        match self.load(&slot.path, key)? {
+            Found::Live { value, .. } => {
+                remove(&slot.path)?;
+                Ok(set_codec::decode(&value)
+                    .map(|set| set.members)
+                    .unwrap_or_default())
+            }
+            Found::Dead => {
+                remove(&slot.path)?;
+                Ok(Vec::new())
+            }
+            Found::Missing | Found::Other => Ok(Vec::new()),
         }
     }
 
@@ -1200,6 +1270,48 @@ mod tests {
         assert_eq!(b.incr("forever", 1).await.expect("incr"), 2);
         c.advance(Duration::from_secs(1_000_000));
         assert_eq!(b.incr("forever", 1).await.expect("incr"), 3);
+    }
+
+    #[tokio::test]
+    async fn a_set_is_an_entry_file_in_set_codec_format() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = clock();
+        let b = backend(dir.path(), &c);
+        let add = |m: &'static [u8], ttl: u64| {
+            b.set_add("tag", Bytes::from_static(m), Duration::from_secs(ttl))
+        };
+        add(b"a", 10).await.expect("set_add");
+        add(b"b", 1).await.expect("set_add");
+        add(b"a", 1).await.expect("set_add");
+        let bytes = fs::read(path_of(&b, "tag")).expect("read");
+        let expires = T0 * 1000 + 10_000;
+        assert_eq!(bytes[5..13], expires.to_le_bytes());
+        let value = Bytes::from(bytes).slice(HEADER_LEN + "tag".len()..);
+        let set = set_codec::decode(&value).expect("set_codec format");
+        assert_eq!(set.expires_at, expires);
+        assert_eq!(set.members, [&b"a"[..], &b"b"[..]]);
+        assert_eq!(b.get("tag").await.expect("get"), Some(value));
+
+        // Never expiring stays so.
+        assert!(b.touch("tag", None).await.expect("touch"));
+        add(b"c", 1).await.expect("set_add");
+        c.advance(Duration::from_secs(1_000_000));
+        assert_eq!(
+            b.set_take("tag").await.expect("set_take"),
+            [&b"a"[..], &b"b"[..], &b"c"[..]]
+        );
+        assert!(!path_of(&b, "tag").exists());
+
+        // Expired: no members, and the file goes.
+        add(b"old", 1).await.expect("set_add");
+        c.advance(Duration::from_secs(1));
+        assert!(b.set_take("tag").await.expect("set_take").is_empty());
+        assert!(!path_of(&b, "tag").exists());
+        add(b"old", 1).await.expect("set_add");
+        c.advance(Duration::from_secs(1));
+        add(b"new", 1).await.expect("set_add");
+        assert_eq!(b.set_take("tag").await.expect("set_take"), [&b"new"[..]]);
+        assert_eq!(entry_count(dir.path()), 0);
     }
 
     #[tokio::test]

@@ -39,7 +39,7 @@ use bytes::Bytes;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-use super::{Backend, BackendError, BoxFuture, KeyPolicy, Ttl};
+use super::{Backend, BackendError, BoxFuture, KeyPolicy, Ttl, set_codec};
 
 /// Memcached's port when a server is named without one.
 const DEFAULT_PORT: u16 = 11211;
@@ -57,6 +57,15 @@ const MAX_KEY_BYTES: usize = 250;
 const MAX_RELATIVE_EXPIRY: u64 = 30 * 24 * 60 * 60;
 /// The URL scheme of [`MemcachedBackend::from_url`].
 const URL_SCHEME: &str = "memcached://";
+/// How many read-then-compare-and-swap rounds `set_add` and `set_take` try:
+/// each lost round means another writer's round won, so running out takes
+/// that many writers on one key at once (and the timeout bounds it anyway).
+const SET_ATTEMPTS: usize = 64;
+/// Room left, beyond the key, for the item header the server counts against
+/// its item size limit (about 50 bytes with CAS; generously rounded up). A set
+/// must never reach the server's limit: a refused write also removes the item
+/// it would have replaced, that is, the whole set.
+const SET_ITEM_OVERHEAD: usize = 128;
 
 /// A cache on a pool of Memcached servers (Django's `PyMemcacheCache`): one cache
 /// shared by every instance of a service, with Memcached's semantics (below).
@@ -132,6 +141,22 @@ const URL_SCHEME: &str = "memcached://";
 ///   digits followed by spaces.
 /// - `clear` is `flush_all` on every server: it empties the servers entirely,
 ///   not only this cache's keys (Django does the same).
+/// - Memcached has no sets: a set of [`set_add`] is one item in
+///   [`set_codec`](super::set_codec)'s format, changed by optimistic
+///   compare-and-swap (`mg` with its CAS value, then `ms` with `C<cas>`, or in
+///   add mode `ME` for a new set), retried when another writer came first, so
+///   concurrent adds from any number of instances all land. [`set_take`] is
+///   `mg` then `md` with `C<cas>`: it removes exactly the set it read, or reads
+///   again. This needs CAS on the servers (the default; `-C` turns it off).
+///   The set's life is the item's: the server's remaining time to live (`mg`
+///   flag `t`) is kept when longer than asked. A set whose encoding, with its
+///   key and the item's header, would be over the item size limit is
+///   [`BackendError::ValueTooLarge`], and the set is left as it was (the
+///   server would remove it on refusing the write, which is why
+///   `max_value_size` must not exceed the servers' `-I` when sets are used).
+///
+/// [`set_add`]: Backend::set_add
+/// [`set_take`]: Backend::set_take
 /// - The server may evict any value early when it runs out of memory.
 ///
 /// [`key_policy`]: Backend::key_policy
@@ -542,6 +567,156 @@ impl Inner {
         outcome
     }
 
+    async fn set_add(&self, key: &str, member: &[u8], ttl: Duration) -> Result<(), BackendError> {
+        check_key(key)?;
+        let server = self.server(key);
+        let mut conn = server.checkout().await?;
+        let result = self
+            .set_add_on(server, &mut conn.client, key, member, ttl)
+            .await;
+        conn.release();
+        result
+    }
+
+    /// `set_add`'s rounds on one connection: read the set with its CAS value
+    /// and remaining time to live, then write it back only if nobody wrote in
+    /// between (`C<cas>`; add mode `ME` when there was none). A lost round
+    /// (`EX`, `NF`, `NS`) reads again.
+    async fn set_add_on(
+        &self,
+        server: &Server,
+        client: &mut Client,
+        key: &str,
+        member: &[u8],
+        ttl: Duration,
+    ) -> Result<(), BackendError> {
+        let wanted = whole_seconds(ttl);
+        for _ in 0..SET_ATTEMPTS {
+            let found = client
+                .meta_get(key, false, None, Some(&["v", "c", "t"][..]))
+                .await
+                .map_err(|e| server.error(e))?;
+            let (mut set, cas, left) = match found {
+                Some(item) => {
+                    let data = Bytes::from(item.data.unwrap_or_default());
+                    // Anything else under the key is replaced by a new set.
+                    let set = set_codec::decode(&data).unwrap_or_default();
+                    (set, Some(item.cas.unwrap_or(0)), item.ttl_remaining)
+                }
+                None => (set_codec::Set::default(), None, None),
+            };
+            // How long the set must live, in the server's whole seconds
+            // (`None`: forever). `t` is the item's expiry minus the server's
+            // now, so writing it back keeps the same expiry.
+            let keep = match left {
+                Some(-1) => None,
+                Some(left) => Some(u64::try_from(left).unwrap_or(0).max(wanted)),
+                None => Some(wanted),
+            };
+            let known = set.members.iter().any(|m| m == member);
+            let long_enough = match left {
+                Some(-1) => true,
+                Some(left) => u64::try_from(left).is_ok_and(|left| left >= wanted),
+                None => false,
+            };
+            if known && long_enough {
+                // Already there, for long enough: nothing to write.
+                return Ok(());
+            }
+            if !known {
+                set.members.push(Bytes::copy_from_slice(member));
+            }
+            let now = SystemTime::now();
+            set.expires_at = keep.map_or(u64::MAX, |secs| {
+                unix_millis(now).saturating_add(secs.saturating_mul(1000))
+            });
+            let value = set_codec::encode(&set);
+            let limit = self
+                .max_value_size
+                .saturating_sub(key.len() + SET_ITEM_OVERHEAD);
+            if value.len() > limit {
+                return Err(BackendError::ValueTooLarge {
+                    size: value.len(),
+                    limit,
+                });
+            }
+            let exptime = format!("T{}", expiry(keep.map(Duration::from_secs), now));
+            let mode = cas.map_or_else(|| "ME".to_owned(), |cas| format!("C{cas}"));
+            let stored = client
+                .meta_set(
+                    key,
+                    value.as_ref(),
+                    false,
+                    None,
+                    Some(&[exptime.as_str(), mode.as_str()][..]),
+                )
+                .await;
+            match stored {
+                Ok(_) => return Ok(()),
+                // EX: changed since read; NF: gone since read; NS: created
+                // since read. Another writer won this round.
+                Err(ClientError::Protocol(
+                    Status::Exists | Status::NotFound | Status::NotStored,
+                )) => {}
+                Err(error) if is_too_large(&error) => {
+                    return Err(BackendError::ValueTooLarge {
+                        size: value.len(),
+                        limit: value.len().saturating_sub(1).min(self.max_value_size),
+                    });
+                }
+                Err(error) => return Err(server.error(error)),
+            }
+        }
+        Err(lost_every_round(key))
+    }
+
+    async fn set_take(&self, key: &str) -> Result<Vec<Bytes>, BackendError> {
+        check_key(key)?;
+        let server = self.server(key);
+        let mut conn = server.checkout().await?;
+        let result = Self::set_take_on(server, &mut conn.client, key).await;
+        conn.release();
+        result
+    }
+
+    /// `set_take`'s rounds: read the set with its CAS value, then delete it
+    /// only if it is still that set (`md` with `C<cas>`), so a member added in
+    /// between is never deleted unseen: the delete fails (`EX`) and the set is
+    /// read again.
+    async fn set_take_on(
+        server: &Server,
+        client: &mut Client,
+        key: &str,
+    ) -> Result<Vec<Bytes>, BackendError> {
+        for _ in 0..SET_ATTEMPTS {
+            let found = client
+                .meta_get(key, false, None, Some(&["v", "c"][..]))
+                .await
+                .map_err(|e| server.error(e))?;
+            let Some(item) = found else {
+                return Ok(Vec::new());
+            };
+            let cas = format!("C{}", item.cas.unwrap_or(0));
+            match client
+                .meta_delete(key, false, None, Some(&[cas.as_str()][..]))
+                .await
+            {
+                Ok(_) => {
+                    let data = Bytes::from(item.data.unwrap_or_default());
+                    return Ok(set_codec::decode(&data)
+                        .map(|set| set.members)
+                        .unwrap_or_default());
+                }
+                // Changed since read (a member added): read again.
+                Err(ClientError::Protocol(Status::Exists)) => {}
+                // Gone since read: another take (or a delete, or expiry) got it.
+                Err(ClientError::Protocol(Status::NotFound)) => return Ok(Vec::new()),
+                Err(error) => return Err(server.error(error)),
+            }
+        }
+        Err(lost_every_round(key))
+    }
+
     async fn flush(&self, server: &Server) -> Result<(), BackendError> {
         let mut conn = server.checkout().await?;
         let result = conn.client.flush_all().await;
@@ -646,6 +821,28 @@ fn expiry(ttl: Ttl, now: SystemTime) -> i64 {
         .saturating_add(secs)
         .min(u64::from(i32::MAX.unsigned_abs()));
     i64::try_from(at).unwrap_or(i64::MAX)
+}
+
+/// A time to live in whole seconds, rounded up, at least 1 (as [`expiry`]
+/// sends it).
+fn whole_seconds(ttl: Duration) -> u64 {
+    ttl.as_secs()
+        .saturating_add(u64::from(ttl.subsec_nanos() > 0))
+        .max(1)
+}
+
+/// Unix milliseconds of `t` (0 before the epoch).
+fn unix_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The error of a set operation that lost every compare-and-swap round.
+fn lost_every_round(key: &str) -> BackendError {
+    BackendError::Other(
+        format!("{key:?}: the set changed under each of {SET_ATTEMPTS} attempts to update it")
+            .into(),
+    )
 }
 
 /// Whether the server refused a value as over its item size limit
@@ -776,6 +973,23 @@ impl Backend for MemcachedBackend {
                 .map(|key| found.get(key.as_bytes()).cloned())
                 .collect())
         })
+    }
+
+    fn set_add<'a>(
+        &'a self,
+        key: &'a str,
+        member: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.inner
+                .timed(self.inner.set_add(key, &member, ttl))
+                .await
+        })
+    }
+
+    fn set_take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<Bytes>, BackendError>> {
+        Box::pin(self.inner.timed(self.inner.set_take(key)))
     }
 
     fn close(&self) -> BoxFuture<'_, Result<(), BackendError>> {

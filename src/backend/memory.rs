@@ -1,4 +1,5 @@
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -7,7 +8,7 @@ use moka::ops::compute::{CompResult, Op};
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 
-use super::{Backend, BackendError, BoxFuture, Ttl, add_delta, parse_integer};
+use super::{Backend, BackendError, BoxFuture, Ttl, add_delta, parse_integer, set_codec};
 use crate::clock::{Clock, SystemClock, unix_millis};
 use crate::entry::{Entry, Index, Stored};
 
@@ -50,7 +51,42 @@ enum MemKey {
 #[derive(Clone, Debug)]
 enum MemValue {
     Bytes(Bytes),
+    /// A set of [`Backend::set_add`]. Changed in place, and only inside moka's
+    /// per-key compute, which serialises every change to one key; `get` reads
+    /// it in [`set_codec`]'s format.
+    Set(Arc<Mutex<Members>>),
     Stored(Stored),
+}
+
+/// The members of a set: unique, in insertion order.
+#[derive(Debug, Default)]
+struct Members {
+    order: Vec<Bytes>,
+    index: HashSet<Bytes>,
+    /// The members' total length, for the byte limit.
+    bytes: usize,
+}
+
+impl Members {
+    fn new(members: impl IntoIterator<Item = Bytes>) -> Self {
+        let mut set = Self::default();
+        for member in members {
+            set.insert(member);
+        }
+        set
+    }
+
+    fn insert(&mut self, member: Bytes) {
+        if self.index.insert(member.clone()) {
+            self.bytes += member.len();
+            self.order.push(member);
+        }
+    }
+}
+
+/// The lock guards no invariant a panic could break halfway.
+fn lock(members: &Mutex<Members>) -> MutexGuard<'_, Members> {
+    members.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A value with its expiry.
@@ -188,7 +224,7 @@ impl MemoryBackend {
     pub(crate) fn get_stored(&self, key: u128) -> Option<Stored> {
         match self.cache.get(&MemKey::Response(key))?.value {
             MemValue::Stored(s) => Some(s),
-            MemValue::Bytes(_) => None,
+            MemValue::Bytes(_) | MemValue::Set(_) => None,
         }
     }
 
@@ -212,6 +248,11 @@ impl Slot {
         const OVERHEAD: usize = 96;
         let size = match &self.value {
             MemValue::Bytes(b) => b.len(),
+            // Two handles per member (order and index) and the hash slot.
+            MemValue::Set(m) => {
+                let m = lock(m);
+                m.bytes + 80 * m.order.len()
+            }
             MemValue::Stored(Stored::Entry(e)) => entry_weight(e),
             MemValue::Stored(Stored::Index(i)) => index_weight(i),
         };
@@ -252,12 +293,33 @@ impl MemoryBackend {
         }
     }
 
-    /// The live byte value of a slot, if it is one and has not expired.
-    fn live<'s>(&self, slot: &'s Slot) -> Option<&'s Bytes> {
-        match &slot.value {
-            MemValue::Bytes(b) if slot.expires_at.is_none_or(|at| at > self.now()) => Some(b),
-            _ => None,
+    /// Whether a slot holds a value of the trait (bytes or a set) that has not
+    /// expired.
+    fn alive(&self, slot: &Slot) -> bool {
+        matches!(slot.value, MemValue::Bytes(_) | MemValue::Set(_))
+            && slot.expires_at.is_none_or(|at| at > self.now())
+    }
+
+    /// What `get` answers for a slot: a live byte value as it is, a live set in
+    /// [`set_codec`]'s format.
+    fn readable(&self, slot: &Slot) -> Option<Bytes> {
+        if !self.alive(slot) {
+            return None;
         }
+        match &slot.value {
+            MemValue::Bytes(b) => Some(b.clone()),
+            MemValue::Set(m) => Some(set_codec::encode(&set_codec::Set {
+                expires_at: slot.expires_at.unwrap_or(u64::MAX),
+                members: lock(m).order.clone(),
+            })),
+            MemValue::Stored(_) => None,
+        }
+    }
+
+    /// The time to live, from now in real time, that lets moka reclaim a value
+    /// expiring at `expires_at` on the backend's clock.
+    fn remaining(&self, expires_at: Option<u64>) -> Ttl {
+        expires_at.map(|at| Duration::from_millis(at.saturating_sub(self.now()).max(1)))
     }
 }
 
@@ -273,11 +335,11 @@ impl Backend for MemoryBackend {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Bytes>, BackendError>> {
         let key = text(key);
         let found = self.cache.get(&key);
-        let value = found.as_ref().and_then(|slot| self.live(slot)).cloned();
+        let value = found.as_ref().and_then(|slot| self.readable(slot));
         if found.is_some() && value.is_none() {
             // Expired by the clock: remove it, unless a write replaced it meanwhile.
             self.cache.entry(key).and_compute_with(|e| match e {
-                Some(e) if self.live(e.value()).is_none() => Op::Remove,
+                Some(e) if !self.alive(e.value()) => Op::Remove,
                 _ => Op::Nop,
             });
         }
@@ -310,7 +372,7 @@ impl Backend for MemoryBackend {
             .cache
             .entry(text(key))
             .and_compute_with(|existing| match existing {
-                Some(e) if self.live(e.value()).is_some() => Op::Nop,
+                Some(e) if self.alive(e.value()) => Op::Nop,
                 _ => Op::Put(slot),
             });
         let added = matches!(
@@ -325,18 +387,27 @@ impl Backend for MemoryBackend {
             .cache
             .entry(text(key))
             .and_compute_with(|e| if e.is_some() { Op::Remove } else { Op::Nop });
-        let live = matches!(result, CompResult::Removed(e) if self.live(e.value()).is_some());
+        let live = matches!(result, CompResult::Removed(e) if self.alive(e.value()));
         Box::pin(std::future::ready(Ok(live)))
     }
 
     fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> BoxFuture<'a, Result<bool, BackendError>> {
-        let result = self.cache.entry(text(key)).and_compute_with(|existing| {
-            match existing.as_ref().and_then(|e| self.live(e.value())) {
-                Some(value) => Op::Put(self.byte_slot(value.clone(), ttl)),
-                None if existing.is_some() => Op::Remove,
+        let result = self
+            .cache
+            .entry(text(key))
+            .and_compute_with(|existing| match existing {
+                Some(e) if self.alive(e.value()) => {
+                    // The same value (a set keeps its members), a new expiry.
+                    let expires_at = ttl.map(|d| self.now().saturating_add(millis(d)));
+                    Op::Put(Slot {
+                        value: e.value().value.clone(),
+                        ttl,
+                        expires_at,
+                    })
+                }
+                Some(_) => Op::Remove,
                 None => Op::Nop,
-            }
-        });
+            });
         let touched = matches!(result, CompResult::ReplacedWith(_));
         Box::pin(std::future::ready(Ok(touched)))
     }
@@ -348,19 +419,20 @@ impl Backend for MemoryBackend {
                 return Op::Nop;
             };
             let slot = entry.value();
-            let Some(value) = self.live(slot) else {
+            if !self.alive(slot) {
                 return Op::Remove;
+            }
+            let MemValue::Bytes(value) = &slot.value else {
+                outcome = Err(BackendError::NotAnInteger);
+                return Op::Nop;
             };
             match parse_integer(value).and_then(|n| add_delta(n, delta)) {
                 Ok(n) => {
                     outcome = Ok(n);
                     // Same expiry: the remaining time, on the backend's clock.
-                    let ttl = slot
-                        .expires_at
-                        .map(|at| Duration::from_millis(at.saturating_sub(self.now()).max(1)));
                     Op::Put(Slot {
                         value: MemValue::Bytes(Bytes::from(n.to_string())),
-                        ttl,
+                        ttl: self.remaining(slot.expires_at),
                         expires_at: slot.expires_at,
                     })
                 }
@@ -376,6 +448,75 @@ impl Backend for MemoryBackend {
     fn clear(&self) -> BoxFuture<'_, Result<(), BackendError>> {
         self.cache.invalidate_all();
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// One per-key compute: the members are added in place and the slot put
+    /// back with the later of its expiry and `now + ttl`, so concurrent adds
+    /// (serialised by moka on the key) all land.
+    fn set_add<'a>(
+        &'a self,
+        key: &'a str,
+        member: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        let until = self.now().saturating_add(millis(ttl));
+        self.cache.entry(text(key)).and_compute_with(|existing| {
+            let live = existing
+                .as_ref()
+                .map(|e| e.value())
+                .filter(|s| self.alive(s));
+            let (members, expires_at) = match live {
+                // A set, or bytes in set_codec's format (the trait's
+                // default wrote them): kept, with their expiry if later.
+                Some(slot) => {
+                    let expires_at = slot.expires_at.map(|at| at.max(until));
+                    match &slot.value {
+                        MemValue::Set(m) => (Arc::clone(m), expires_at),
+                        MemValue::Bytes(b) => match set_codec::decode(b) {
+                            Some(set) => {
+                                (Arc::new(Mutex::new(Members::new(set.members))), expires_at)
+                            }
+                            None => (Arc::default(), Some(until)),
+                        },
+                        MemValue::Stored(_) => (Arc::default(), Some(until)),
+                    }
+                }
+                // Nothing, something expired, or other bytes: a new set.
+                None => (Arc::default(), Some(until)),
+            };
+            lock(&members).insert(member);
+            Op::Put(Slot {
+                value: MemValue::Set(members),
+                ttl: self.remaining(expires_at),
+                expires_at,
+            })
+        });
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// One per-key compute that removes the set and copies its members out,
+    /// so an add is either in what is returned or runs after, on a new set.
+    fn set_take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<Bytes>, BackendError>> {
+        let mut members = Vec::new();
+        self.cache.entry(text(key)).and_compute_with(|existing| {
+            let Some(entry) = existing else {
+                return Op::Nop;
+            };
+            let slot = entry.value();
+            if self.alive(slot) {
+                members = match &slot.value {
+                    // A copy: a `get` that read the slot before keeps a
+                    // consistent view.
+                    MemValue::Set(m) => lock(m).order.clone(),
+                    MemValue::Bytes(b) => set_codec::decode(b)
+                        .map(|set| set.members)
+                        .unwrap_or_default(),
+                    MemValue::Stored(_) => Vec::new(),
+                };
+            }
+            Op::Remove
+        });
+        Box::pin(std::future::ready(Ok(members)))
     }
 
     fn as_memory(&self) -> Option<&MemoryBackend> {
@@ -422,6 +563,84 @@ mod tests {
         assert_eq!(b.get("lock").await.unwrap().as_deref(), Some(&b"1"[..]));
         assert!(!b.add("lock", Bytes::from_static(b"2"), None).await.unwrap());
         assert!(b.entry_count() <= 10);
+    }
+
+    /// A set is a value of the trait like any other: `get` reads it in
+    /// set_codec's format, `touch` keeps its members, `add` sees it, `incr`
+    /// refuses it, and it expires on the backend's clock.
+    #[tokio::test]
+    async fn sets_are_values_on_the_backend_clock() {
+        use std::time::UNIX_EPOCH;
+
+        use crate::clock::ManualClock;
+
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let b = MemoryBackend::builder().clock(clock.clone()).build();
+        let ttl = Duration::from_secs(10);
+        b.set_add("s", Bytes::from_static(b"a"), ttl).await.unwrap();
+        b.set_add("s", Bytes::from_static(b"b"), Duration::from_secs(1))
+            .await
+            .unwrap();
+        let read = b.get("s").await.unwrap().expect("a set is a value");
+        let set = set_codec::decode(&read).expect("set_codec format");
+        assert_eq!(set.expires_at, 1_700_000_010_000);
+        assert_eq!(set.members, [&b"a"[..], &b"b"[..]]);
+        assert!(!b.add("s", Bytes::from_static(b"x"), None).await.unwrap());
+        assert!(matches!(
+            b.incr("s", 1).await,
+            Err(BackendError::NotAnInteger)
+        ));
+
+        // touch: same members, new expiry.
+        assert!(b.touch("s", Some(Duration::from_secs(2))).await.unwrap());
+        clock.advance(Duration::from_secs(1));
+        b.set_add("s", Bytes::from_static(b"c"), Duration::from_millis(500))
+            .await
+            .unwrap();
+        clock.advance(Duration::from_millis(999));
+        let mut members = b.set_take("s").await.unwrap();
+        members.sort();
+        assert_eq!(members, [&b"a"[..], &b"b"[..], &b"c"[..]]);
+
+        // Expired on the clock: gone for every operation, and a new set starts.
+        b.set_add("e", Bytes::from_static(b"old"), Duration::from_secs(1))
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(b.get("e").await.unwrap(), None);
+        b.set_add("f", Bytes::from_static(b"old"), Duration::from_secs(1))
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(1));
+        b.set_add("f", Bytes::from_static(b"new"), Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(b.set_take("f").await.unwrap(), [&b"new"[..]]);
+        assert!(b.set_take("f").await.unwrap().is_empty());
+    }
+
+    /// Bytes in set_codec's format (what the trait's default `set_add`
+    /// writes) are taken over as a set, with their expiry.
+    #[tokio::test]
+    async fn encoded_sets_are_read_as_sets() {
+        let b = MemoryBackend::new();
+        let encoded = set_codec::encode(&set_codec::Set {
+            expires_at: u64::MAX,
+            members: vec![Bytes::from_static(b"a")],
+        });
+        b.set("s", encoded, None).await.unwrap();
+        b.set_add("s", Bytes::from_static(b"b"), Duration::from_secs(1))
+            .await
+            .unwrap();
+        b.set_add("s", Bytes::from_static(b"a"), Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            b.cache.get(&text("s")).map(|slot| slot.expires_at),
+            Some(None),
+            "a value that never expires keeps never expiring"
+        );
+        assert_eq!(b.set_take("s").await.unwrap(), [&b"a"[..], &b"b"[..]]);
     }
 
     #[tokio::test]

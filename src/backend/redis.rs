@@ -20,12 +20,15 @@
 //! | `get_many` | one `MGET` |
 //! | `set_many` | one pipeline of `SET .. PX` (one round trip) |
 //! | `delete_many` | one `DEL k1 k2 ..` |
+//! | `set_add` | a Lua script: `SADD`, then `PEXPIRE` when the set is new or its `PTTL` is shorter than asked (one atomic step) |
+//! | `set_take` | a Lua script: `SMEMBERS` then `UNLINK` (one atomic step) |
 //! | `clear` | `SCAN MATCH <namespace>*` and `UNLINK` in batches; `FLUSHDB` only if asked for |
 //!
 //! Times to live are sent in milliseconds, rounded up (a value never lives
 //! shorter than asked), at least 1 ms. Every key is prefixed with the backend's
 //! namespace (default `trc:`), so several caches, or other data, can share one
-//! database. Unlike Django's `RedisCache`, `clear` deletes only this namespace:
+//! database (sets too: they are Redis sets under namespaced keys). Unlike
+//! Django's `RedisCache`, `clear` deletes only this namespace:
 //! `FLUSHDB` is an explicit opt-in ([`RedisBackendBuilder::flush_db_on_clear`]).
 //!
 //! # Failures
@@ -94,6 +97,30 @@ const INCR_SCRIPT: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then \
 const PERSIST_SCRIPT: &str = "if redis.call('PERSIST', KEYS[1]) == 1 then return 1 end \
      return redis.call('EXISTS', KEYS[1])";
 
+/// `set_add`: one atomic step, so concurrent adds all land and none sees a set
+/// without its time to live. A key holding another type (a plain value) is
+/// replaced by a new set, as the other backends do. The time to live is set
+/// when the set is new, and raised when it is shorter than asked (`PTTL` is
+/// -1 for a set that already never expires, which is kept). `ARGV[2]` goes to
+/// `PEXPIRE` as sent: a Lua number could be formatted as a float.
+const SET_ADD_SCRIPT: &str = "local kind = redis.call('TYPE', KEYS[1]).ok \
+     if kind ~= 'set' and kind ~= 'none' then redis.call('DEL', KEYS[1]) kind = 'none' end \
+     redis.call('SADD', KEYS[1], ARGV[1]) \
+     local left = redis.call('PTTL', KEYS[1]) \
+     if kind == 'none' or (left >= 0 and left < tonumber(ARGV[2])) then \
+     redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
+     return 1";
+
+/// `set_take`: the members and the removal in one atomic step, so an add
+/// lands either before (and is returned) or after (in a new set). Another
+/// type under the key is removed and holds no members.
+const SET_TAKE_SCRIPT: &str = "local kind = redis.call('TYPE', KEYS[1]).ok \
+     if kind == 'none' then return {} end \
+     local members = {} \
+     if kind == 'set' then members = redis.call('SMEMBERS', KEYS[1]) end \
+     redis.call('UNLINK', KEYS[1]) \
+     return members";
+
 /// A cache on a Redis server, shared by every process that points at it.
 ///
 /// Use it when several instances of a service must see one cache. Clones share
@@ -131,6 +158,8 @@ struct Inner {
     db: i64,
     incr: Script,
     persist: Script,
+    set_add: Script,
+    set_take: Script,
 }
 
 /// Settings for a [`RedisBackend`]: where the server is, how long to wait for it,
@@ -318,6 +347,8 @@ impl RedisBackendBuilder {
                 db,
                 incr: Script::new(INCR_SCRIPT),
                 persist: Script::new(PERSIST_SCRIPT),
+                set_add: Script::new(SET_ADD_SCRIPT),
+                set_take: Script::new(SET_TAKE_SCRIPT),
             }),
         })
     }
@@ -581,6 +612,41 @@ impl Backend for RedisBackend {
             }
             let _: u64 = self.query(&cmd).await?;
             Ok(())
+        })
+    }
+
+    fn set_add<'a>(
+        &'a self,
+        key: &'a str,
+        member: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let mut conn = self.conn();
+            let _: i64 = self
+                .run(
+                    self.inner
+                        .set_add
+                        .key(self.key(key))
+                        .arg(member.as_ref())
+                        .arg(millis(ttl))
+                        .invoke_async(&mut conn),
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn set_take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<Bytes>, BackendError>> {
+        Box::pin(async move {
+            let mut conn = self.conn();
+            self.run(
+                self.inner
+                    .set_take
+                    .key(self.key(key))
+                    .invoke_async(&mut conn),
+            )
+            .await
         })
     }
 

@@ -25,9 +25,17 @@ impl Health {
     /// Counts a failure and logs it, or folds it into the next log line.
     pub(crate) fn record(&self, operation: &'static str, key: &str, error: &BackendError) {
         match error {
-            BackendError::Timeout(_) => self.timeouts.fetch_add(1, Ordering::Relaxed),
-            _ => self.errors.fetch_add(1, Ordering::Relaxed),
-        };
+            BackendError::Timeout(_) => {
+                self.timeouts.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                metrics::counter!("tower_response_cache_backend_timeouts_total").increment(1);
+            }
+            _ => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                metrics::counter!("tower_response_cache_backend_errors_total").increment(1);
+            }
+        }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
