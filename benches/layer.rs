@@ -116,6 +116,23 @@ fn layer_benches(c: &mut Criterion) {
             })
         });
 
+        // The same hit with request coalescing off: coalescing must cost a hit
+        // nothing (hits never touch the in-flight map).
+        let hit_nocoalesce = CacheLayer::builder()
+            .coalesce(false)
+            .build()
+            .layer(prebuilt(body.clone(), false));
+        rt.block_on(run(
+            &mut hit_nocoalesce.clone(),
+            request("/page?id=42", false),
+        ));
+        group.bench_function(BenchmarkId::new("hit_nocoalesce", &label), |b| {
+            b.to_async(&rt).iter(|| {
+                let mut svc = hit_nocoalesce.clone();
+                async move { run(&mut svc, request("/page?id=42", false)).await }
+            })
+        });
+
         let vary = CacheLayer::new().layer(prebuilt(body.clone(), true));
         rt.block_on(run(&mut vary.clone(), request("/page?id=42", true)));
         group.bench_function(BenchmarkId::new("hit_vary2", &label), |b| {
