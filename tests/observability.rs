@@ -1,0 +1,187 @@
+//! Observability: the tracing span every request gets (with its outcome), and
+//! the counters exported through the `metrics` crate (feature `metrics`).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::{Calls, clock, get, send, set, view};
+use tower::Layer;
+use tower_response_cache::CacheLayer;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+/// A subscriber that keeps the `outcome` each span was given, and tracks the
+/// entered span (as real subscribers do) so `Span::current()` works.
+#[derive(Clone, Default)]
+struct Outcomes(
+    Arc<Mutex<Vec<String>>>,
+    Arc<Mutex<Vec<(Id, &'static Metadata<'static>)>>>,
+);
+
+struct OutcomeField<'a>(&'a mut Option<String>);
+
+impl Visit for OutcomeField<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "outcome" {
+            *self.0 = Some(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "outcome" {
+            *self.0 = Some(format!("{value:?}"));
+        }
+    }
+}
+
+impl Subscriber for Outcomes {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, span: &Attributes<'_>) -> Id {
+        let mut outcome = None;
+        span.record(&mut OutcomeField(&mut outcome));
+        let mut spans = self.0.lock().unwrap();
+        spans.push(outcome.unwrap_or_default());
+        let id = Id::from_u64(spans.len() as u64);
+        METADATA.with(|m| m.lock().unwrap().push(span.metadata()));
+        id
+    }
+
+    fn record(&self, span: &Id, values: &Record<'_>) {
+        let mut outcome = None;
+        values.record(&mut OutcomeField(&mut outcome));
+        if let Some(outcome) = outcome {
+            let index = usize::try_from(span.into_u64() - 1).unwrap();
+            self.0.lock().unwrap()[index] = outcome;
+        }
+    }
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, _: &Event<'_>) {}
+
+    fn enter(&self, span: &Id) {
+        let index = usize::try_from(span.into_u64() - 1).unwrap();
+        let metadata = METADATA.with(|m| m.lock().unwrap()[index]);
+        self.1.lock().unwrap().push((span.clone(), metadata));
+    }
+
+    fn exit(&self, _: &Id) {
+        self.1.lock().unwrap().pop();
+    }
+
+    fn current_span(&self) -> tracing_core::span::Current {
+        match self.1.lock().unwrap().last() {
+            Some((id, metadata)) => tracing_core::span::Current::new(id.clone(), metadata),
+            None => tracing_core::span::Current::none(),
+        }
+    }
+}
+
+thread_local! {
+    /// Each span's metadata, by id (one test thread).
+    static METADATA: Mutex<Vec<&'static Metadata<'static>>> = const { Mutex::new(Vec::new()) };
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_request_has_a_span_with_its_outcome() {
+    let outcomes = Outcomes::default();
+    let _guard = tracing::subscriber::set_default(outcomes.clone());
+    let clock = clock();
+    let calls = Calls::default();
+    let svc = CacheLayer::builder()
+        .clock(clock.clone())
+        .build()
+        .layer(view(&calls, |req, res| {
+            if req.uri().path() == "/private" {
+                set(res, "cache-control", "private");
+            }
+        }));
+    send(&svc, get("/page")).await;
+    send(&svc, get("/page")).await;
+    send(&svc, get("/private")).await;
+    send(&svc, get("/page").method("POST")).await;
+    assert_eq!(
+        *outcomes.0.lock().unwrap(),
+        ["uri-miss", "hit", "uri-miss", "method"]
+    );
+}
+
+#[cfg(feature = "metrics")]
+mod metrics_export {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use metrics::{
+        Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    };
+    use tower::Layer;
+    use tower_response_cache::CacheLayer;
+
+    use super::common::{Calls, clock, get, send, view};
+
+    /// Counters by name.
+    #[derive(Default)]
+    struct Counters(Mutex<BTreeMap<String, Arc<AtomicU64>>>);
+
+    impl Counters {
+        fn get(&self, name: &str) -> u64 {
+            self.0
+                .lock()
+                .unwrap()
+                .get(name)
+                .map_or(0, |c| c.load(Ordering::SeqCst))
+        }
+    }
+
+    impl Recorder for Counters {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            let counter = self
+                .0
+                .lock()
+                .unwrap()
+                .entry(key.name().to_owned())
+                .or_default()
+                .clone();
+            Counter::from_arc(counter)
+        }
+
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn counters_reach_the_metrics_recorder() {
+        let recorder = Counters::default();
+        let _guard = metrics::set_default_local_recorder(&recorder);
+        let calls = Calls::default();
+        let layer = CacheLayer::builder().clock(clock()).build();
+        let svc = layer.layer(view(&calls, |_, _| {}));
+        send(&svc, get("/page")).await;
+        send(&svc, get("/page")).await;
+        send(&svc, get("/page")).await;
+        assert_eq!(recorder.get("tower_response_cache_misses_total"), 1);
+        assert_eq!(recorder.get("tower_response_cache_hits_total"), 2);
+        assert_eq!(recorder.get("tower_response_cache_stores_total"), 1);
+        assert_eq!(
+            recorder.get("tower_response_cache_bytes_stored_total"),
+            "body 1".len() as u64
+        );
+        let stats = layer.handle().stats();
+        assert_eq!((stats.misses, stats.hits, stats.stores), (1, 2, 1));
+    }
+}
