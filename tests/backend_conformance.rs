@@ -294,6 +294,18 @@ mod dummy {
         cache.clear().await.unwrap();
     }
 
+    /// Sets store nothing either: adds succeed, takes find no members.
+    #[tokio::test]
+    async fn test_sets() {
+        let cache = dummy_cache();
+        let backend = cache.backend();
+        let ttl = std::time::Duration::from_secs(60);
+        backend.set_add("tag", "m".into(), ttl).await.unwrap();
+        backend.set_add("tag", "n".into(), ttl).await.unwrap();
+        assert!(backend.set_take("tag").await.unwrap().is_empty());
+        assert!(backend.set_take("absent").await.unwrap().is_empty());
+    }
+
     #[tokio::test]
     async fn test_close() {
         let cache = dummy_cache();

@@ -85,6 +85,10 @@
 //! which shadows a crate of that name there: `conformance!(redis, ..)` means
 //! the redis crate must be written `::redis`.
 //!
+//! The suite ends with the sets of `Backend::set_add` / `set_take` (the
+//! response cache's tag index), called on the backend directly with keys the
+//! cache makes.
+//!
 //! A server suite should stay under about 30 s: the waits add up to a few
 //! seconds, spread over the test threads (about 20 s of them with
 //! `whole_second_ttl`).
@@ -2443,6 +2447,256 @@ pub mod suite {
         assert_decode(cache.get::<u8>("number").await, "number");
         assert_decode(cache.get::<String>("number").await, "number");
     }
+
+    // -----------------------------------------------------------------------
+    // Sets (`Backend::set_add` / `set_take`: the response cache's tag index).
+    // Not Django's: the backend is called directly, with keys made by the
+    // cache (so a server backend's namespace and Memcached's key rules apply).
+    // -----------------------------------------------------------------------
+
+    /// The backend key of the set `name`.
+    fn set_key(cache: &Cache, name: &str) -> String {
+        cache.make_key(name, None).expect("make_key")
+    }
+
+    fn member(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn members<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Bytes> {
+        let mut members: Vec<Bytes> = names.into_iter().map(member).collect();
+        members.sort();
+        members
+    }
+
+    /// `set_take`, sorted (sets have no order).
+    async fn take(cache: &Cache, key: &str) -> Vec<Bytes> {
+        let mut taken = cache.backend().set_take(key).await.expect("set_take");
+        taken.sort();
+        taken
+    }
+
+    /// Adds then takes: each member once, whatever the number of adds; a
+    /// taken set is gone; an absent set takes as empty.
+    pub async fn test_set_add_take(make: Make) {
+        let Fixture {
+            cache, keep: _keep, ..
+        } = make().await;
+        let backend = cache.backend();
+        let key = set_key(&cache, "tag:a");
+        for m in ["u1", "u2", "u1", "u3", "u2"] {
+            backend.set_add(&key, member(m), secs(60)).await.unwrap();
+        }
+        // Any bytes are a member, the empty string included.
+        let binary = Bytes::from_static(b"\0\xff\r\n END");
+        backend
+            .set_add(&key, binary.clone(), secs(60))
+            .await
+            .unwrap();
+        backend.set_add(&key, Bytes::new(), secs(60)).await.unwrap();
+        backend.set_add(&key, Bytes::new(), secs(60)).await.unwrap();
+        let mut expected = members(["u1", "u2", "u3", ""]);
+        expected.push(binary);
+        expected.sort();
+        assert_eq!(take(&cache, &key).await, expected);
+        // Taken: gone.
+        assert!(take(&cache, &key).await.is_empty());
+
+        // An absent set: empty, and still empty the second time.
+        let absent = set_key(&cache, "tag:never");
+        assert!(take(&cache, &absent).await.is_empty());
+        assert!(take(&cache, &absent).await.is_empty());
+
+        // Sets are apart from each other, and a taken set fills again.
+        let (one, two) = (set_key(&cache, "tag:one"), set_key(&cache, "tag:two"));
+        backend.set_add(&one, member("x"), secs(60)).await.unwrap();
+        backend.set_add(&two, member("y"), secs(60)).await.unwrap();
+        assert_eq!(take(&cache, &one).await, members(["x"]));
+        backend.set_add(&one, member("z"), secs(60)).await.unwrap();
+        assert_eq!(take(&cache, &one).await, members(["z"]));
+        assert_eq!(take(&cache, &two).await, members(["y"]));
+    }
+
+    /// A key holding something else (a plain value) does not wedge a set: an
+    /// add replaces it with a new set, and a take finds no members in it.
+    pub async fn test_set_over_a_plain_value(make: Make) {
+        let Fixture {
+            cache, keep: _keep, ..
+        } = make().await;
+        let backend = cache.backend();
+        let key = set_key(&cache, "plain");
+        backend.set(&key, member("not a set"), None).await.unwrap();
+        backend.set_add(&key, member("m"), secs(60)).await.unwrap();
+        assert_eq!(take(&cache, &key).await, members(["m"]));
+        backend.set(&key, member("not a set"), None).await.unwrap();
+        assert!(take(&cache, &key).await.is_empty());
+    }
+
+    /// A set lives at least `ttl` from its latest add: a shorter ttl never
+    /// shortens it (not even a set that never expires), a longer one extends
+    /// it, and a set left alone expires.
+    pub async fn test_set_ttl(make: Make) {
+        let Fixture {
+            cache,
+            clock,
+            keep: _keep,
+            ..
+        } = make().await;
+        let backend = cache.backend();
+        let expiry = clock.short_expiry();
+        let short = Duration::from_secs_f64(expiry.timeout);
+        let long = secs(10);
+        let key = |name: &str| set_key(&cache, name);
+
+        backend
+            .set_add(&key("long-first"), member("a"), long)
+            .await
+            .unwrap();
+        backend
+            .set_add(&key("long-first"), member("b"), short)
+            .await
+            .unwrap();
+        backend
+            .set_add(&key("long-last"), member("a"), short)
+            .await
+            .unwrap();
+        backend
+            .set_add(&key("long-last"), member("b"), long)
+            .await
+            .unwrap();
+        backend
+            .set_add(&key("forever"), member("a"), short)
+            .await
+            .unwrap();
+        assert!(backend.touch(&key("forever"), None).await.unwrap());
+        backend
+            .set_add(&key("forever"), member("b"), short)
+            .await
+            .unwrap();
+        backend
+            .set_add(&key("early"), member("a"), short)
+            .await
+            .unwrap();
+        backend
+            .set_add(&key("brief"), member("a"), short)
+            .await
+            .unwrap();
+
+        // Real time: the server keeps the first two for the long ttl (a
+        // whole-second server may read a tick less), the third forever.
+        for name in ["long-first", "long-last"] {
+            match clock.server_ttl(&cache, name).await {
+                None => {}
+                Some(ServerTtl::Expires(left)) => assert!(
+                    secs(8) < left && left <= long,
+                    "{name} expires in {left:?}, expected about {long:?}"
+                ),
+                Some(other) => panic!("{name}: expected a TTL of {long:?}, server says {other:?}"),
+            }
+        }
+        if let Some(ttl) = clock.server_ttl(&cache, "forever").await {
+            assert_eq!(ttl, ServerTtl::Persistent, "forever");
+        }
+
+        clock.advance(expiry.present_at).await;
+        assert_eq!(take(&cache, &key("early")).await, members(["a"]));
+        clock.advance(expiry.gone_after).await;
+        assert!(take(&cache, &key("brief")).await.is_empty());
+        // 5 s in all on a manual clock; real time waits no longer than the
+        // short ttl needs (the server's TTLs were read above).
+        clock.advance(clock.pick(secs(3), Duration::ZERO)).await;
+        for name in ["long-first", "long-last", "forever"] {
+            assert_eq!(
+                take(&cache, &key(name)).await,
+                members(["a", "b"]),
+                "{name}"
+            );
+        }
+    }
+
+    /// Concurrent adds to one set all land, and takes racing adds never lose
+    /// a member: each added member is taken exactly once, by a racing take or
+    /// by the last one.
+    pub async fn test_set_add_concurrent(make: Make) {
+        const ADDERS: usize = 50;
+        const TAKERS: usize = 5;
+        let Fixture {
+            cache, keep: _keep, ..
+        } = make().await;
+        let names: Vec<String> = (0..ADDERS).map(|i| format!("m{i}")).collect();
+        let expected = members(names.iter().map(String::as_str));
+
+        let key = set_key(&cache, "racing-adds");
+        let barrier = Arc::new(tokio::sync::Barrier::new(ADDERS));
+        let mut tasks = Vec::new();
+        for name in &names {
+            let (backend, barrier) = (cache.backend().clone(), barrier.clone());
+            let (key, m) = (key.clone(), member(name));
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                backend.set_add(&key, m, secs(60)).await.unwrap();
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(take(&cache, &key).await, expected);
+
+        let key = set_key(&cache, "racing-takes");
+        let barrier = Arc::new(tokio::sync::Barrier::new(ADDERS + TAKERS));
+        let mut adders = Vec::new();
+        for name in &names {
+            let (backend, barrier) = (cache.backend().clone(), barrier.clone());
+            let (key, m) = (key.clone(), member(name));
+            adders.push(tokio::spawn(async move {
+                barrier.wait().await;
+                backend.set_add(&key, m, secs(60)).await.unwrap();
+            }));
+        }
+        let mut takers = Vec::new();
+        for _ in 0..TAKERS {
+            let (backend, barrier) = (cache.backend().clone(), barrier.clone());
+            let key = key.clone();
+            takers.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let mut taken = Vec::new();
+                for _ in 0..4 {
+                    taken.extend(backend.set_take(&key).await.unwrap());
+                    tokio::task::yield_now().await;
+                }
+                taken
+            }));
+        }
+        for task in adders {
+            task.await.unwrap();
+        }
+        let mut taken = Vec::new();
+        for task in takers {
+            taken.extend(task.await.unwrap());
+        }
+        taken.extend(take(&cache, &key).await);
+        taken.sort();
+        assert_eq!(taken, expected);
+    }
+
+    /// `clear` removes sets with everything else.
+    pub async fn test_set_clear(make: Make) {
+        let Fixture {
+            cache, keep: _keep, ..
+        } = make().await;
+        let backend = cache.backend();
+        let (one, two) = (set_key(&cache, "tag:one"), set_key(&cache, "tag:two"));
+        backend.set_add(&one, member("x"), secs(60)).await.unwrap();
+        backend.set_add(&two, member("y"), secs(60)).await.unwrap();
+        cache.set("plain", "value").await.unwrap();
+        cache.clear().await.unwrap();
+        assert!(take(&cache, &one).await.is_empty());
+        assert!(take(&cache, &two).await.is_empty());
+        assert!(!has(&cache, "plain").await);
+        // Usable again.
+        backend.set_add(&one, member("z"), secs(60)).await.unwrap();
+        assert_eq!(take(&cache, &one).await, members(["z"]));
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -2525,11 +2779,20 @@ macro_rules! conformance {
                 test_get_or_set_version,
                 test_get_or_set_racing_add_lost,
                 test_get_corrupt_value,
+                test_set_add_take,
+                test_set_over_a_plain_value,
+                test_set_ttl,
+                test_set_clear,
             );
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn test_get_or_set_racing() {
                 $crate::conformance::suite::test_get_or_set_racing(make_cache).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn test_set_add_concurrent() {
+                $crate::conformance::suite::test_set_add_concurrent(make_cache).await;
             }
 
             $($($extra)*)?
