@@ -67,6 +67,11 @@ impl<B> ResponseBody<B> {
         }
     }
 
+    /// Whether reading this body to its end stores a copy.
+    pub(crate) fn is_collecting(&self) -> bool {
+        matches!(&self.kind, Kind::Tee { tee, .. } if tee.collector.is_some())
+    }
+
     pub(crate) fn tee(inner: B, collector: Collector) -> Self {
         Self {
             kind: Kind::Tee {
@@ -178,7 +183,6 @@ pub(crate) struct Collector {
     len: usize,
     /// `Content-Length` to check the body against (not for HEAD, whose body is empty).
     expected: Option<u64>,
-    tags: Vec<String>,
     /// Followers of a coalesced miss wait on it: told `stored` once the insert is
     /// done; dropped unfinished (body failed, too large, abandoned), it lets
     /// them fetch their own.
@@ -191,7 +195,6 @@ impl Collector {
         key: PrimaryKey,
         entry: Entry,
         expected: Option<u64>,
-        tags: Vec<String>,
         lead: Option<Lead>,
     ) -> Self {
         Self {
@@ -201,7 +204,6 @@ impl Collector {
             chunks: Vec::new(),
             len: 0,
             expected,
-            tags,
             lead,
         }
     }
@@ -236,7 +238,6 @@ impl Collector {
             mut entry,
             chunks,
             len,
-            tags,
             lead,
             ..
         } = self;
@@ -248,7 +249,7 @@ impl Collector {
         }
         entry.body = body.freeze();
         Some(Box::pin(async move {
-            shared.insert(&key, entry, &tags).await;
+            shared.insert(&key, entry).await;
             shared.counters.stored(len);
             if let Some(lead) = lead {
                 lead.stored();

@@ -103,6 +103,8 @@ pub(crate) struct Entry {
     /// revalidating in the background / when the inner service fails (RFC 5861).
     pub(crate) stale_while_revalidate: u32,
     pub(crate) stale_if_error: u32,
+    /// The response's tags (its tag field), for `purge_tag`.
+    pub(crate) tags: Vec<String>,
 }
 
 /// Where the variants of one URL live when there is more than one.
@@ -218,6 +220,10 @@ fn put_entry(w: &mut BytesMut, e: &Entry) {
     w.put_u8(u8::from(e.revalidate.every_use) | u8::from(e.revalidate.once_stale) << 1);
     w.put_u32(e.stale_while_revalidate);
     w.put_u32(e.stale_if_error);
+    put_len(w, e.tags.len());
+    for tag in &e.tags {
+        put_bytes(w, tag.as_bytes());
+    }
 }
 
 fn put_len(w: &mut BytesMut, len: usize) {
@@ -406,6 +412,12 @@ impl Reader {
         };
         let stale_while_revalidate = u32::from_be_bytes(self.array()?);
         let stale_if_error = u32::from_be_bytes(self.array()?);
+        let count = self.len()?;
+        let mut tags = Vec::with_capacity(count.min(64));
+        for _ in 0..count {
+            let tag = self.bytes()?;
+            tags.push(String::from_utf8(tag.to_vec()).map_err(|_| DecodeError::Invalid("tag"))?);
+        }
         Ok(Entry {
             material,
             method,
@@ -422,6 +434,7 @@ impl Reader {
             revalidate,
             stale_while_revalidate,
             stale_if_error,
+            tags,
         })
     }
 }
@@ -463,6 +476,7 @@ mod tests {
             },
             stale_while_revalidate: 5,
             stale_if_error: 6,
+            tags: vec!["a".into(), "b\u{e9}".into()],
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::Request;
 
 use crate::backend::BackendError;
-use crate::key::PrimaryKey;
+use crate::key::{PrimaryKey, under_both_schemes};
 use crate::layer::Shared;
 
 /// A URL given to [`CacheHandle::purge`] is not an absolute `http(s)` URL.
@@ -118,13 +118,7 @@ impl CacheHandle {
         };
         let config = &self.shared.config;
         let mut purged = false;
-        for scheme in ["http", "https"] {
-            let uri = http::Uri::builder()
-                .scheme(scheme)
-                .authority(authority.clone())
-                .path_and_query(path.clone())
-                .build()
-                .map_err(|_| invalid())?;
+        for uri in under_both_schemes(authority.as_str(), path) {
             let (parts, ()) = Request::get(uri)
                 .body(())
                 .map_err(|_| invalid())?

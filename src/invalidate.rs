@@ -9,7 +9,7 @@ use http::header::{CONTENT_LOCATION, HOST, LOCATION};
 use http::request::Parts;
 use http::{HeaderMap, Request, Uri};
 
-use crate::key::PrimaryKey;
+use crate::key::{PrimaryKey, under_both_schemes};
 use crate::layer::Shared;
 
 /// What an unsafe request may invalidate, taken before it is sent on.
@@ -81,6 +81,20 @@ impl Target {
         })
     }
 
+    /// `uri` under both schemes with the request's authority, or as it is when
+    /// no authority is known.
+    fn both_schemes(&self, uri: Uri) -> Vec<Uri> {
+        let absolute = match (self.authority(), uri.path_and_query()) {
+            (Some(authority), Some(path)) => under_both_schemes(authority, path),
+            _ => Vec::new(),
+        };
+        if absolute.is_empty() {
+            vec![uri]
+        } else {
+            absolute
+        }
+    }
+
     /// The request parts a GET of `uri` would have, for its key.
     fn parts(&self, uri: Uri) -> Parts {
         let (mut parts, ()) = Request::new(()).into_parts();
@@ -103,15 +117,17 @@ impl Shared {
             uris.extend(resolved);
         }
         for uri in uris {
-            let parts = target.parts(uri);
-            let config = &self.config;
-            let key = PrimaryKey::new(
-                &config.key_prefix,
-                config.version,
-                &parts,
-                config.key_hook.as_ref(),
-            );
-            self.store.purge(key.hash).await;
+            for uri in target.both_schemes(uri) {
+                let parts = target.parts(uri);
+                let config = &self.config;
+                let key = PrimaryKey::new(
+                    &config.key_prefix,
+                    config.version,
+                    &parts,
+                    config.key_hook.as_ref(),
+                );
+                self.store.purge(key.hash).await;
+            }
         }
     }
 }

@@ -92,6 +92,27 @@ fn put_len(material: &mut Vec<u8>, len: usize) {
     material.extend_from_slice(&len.to_be_bytes());
 }
 
+/// `authority` + `path` as absolute URIs under `http` and `https`: an HTTP/1.1
+/// request carries no scheme and is keyed `http`, an HTTP/2 one by its own, so a
+/// purge must cover both (over-invalidating is safe, missing is not). Empty when
+/// they do not form a URI.
+pub(crate) fn under_both_schemes(
+    authority: &str,
+    path: &http::uri::PathAndQuery,
+) -> Vec<http::Uri> {
+    ["http", "https"]
+        .into_iter()
+        .filter_map(|scheme| {
+            http::Uri::builder()
+                .scheme(scheme)
+                .authority(authority)
+                .path_and_query(path.clone())
+                .build()
+                .ok()
+        })
+        .collect()
+}
+
 /// Where a value lives: a URL's slot, or one variant of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StoreKey {

@@ -9,7 +9,7 @@ use std::future::poll_fn;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{
@@ -85,13 +85,10 @@ where
         };
         let shared = &self.shared;
         let config = &shared.config;
-        if config.bypass.as_ref().is_some_and(|bypass| {
-            let (parts, ()) = clone_parts(&req);
-            bypass(&parts)
-        }) {
-            return self.forward_other(req, Fwd::Bypass);
-        }
         let (parts, body) = req.into_parts();
+        if config.bypass.as_ref().is_some_and(|bypass| bypass(&parts)) {
+            return self.forward_other(Request::from_parts(parts, body), Fwd::Bypass);
+        }
         let key = PrimaryKey::new(
             &config.key_prefix,
             config.version,
@@ -207,16 +204,6 @@ impl<S> CacheService<S> {
             .instrument(span),
         ))
     }
-}
-
-/// The request line and headers of a request, for the bypass predicate.
-fn clone_parts<B>(req: &Request<B>) -> (Parts, ()) {
-    let mut copy = Request::new(());
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
-    copy.into_parts()
 }
 
 /// A GET or HEAD, taken apart for the lookup.
@@ -395,6 +382,9 @@ where
     Ok(res)
 }
 
+/// The longest a background refresh may take (or the lock timeout, if longer).
+const REFRESH_LIMIT: Duration = Duration::from_secs(30);
+
 /// Statuses that stale-if-error covers (RFC 5861 section 4).
 fn is_error_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 500 | 502 | 503 | 504)
@@ -430,19 +420,28 @@ fn refresh_in_background<S, ReqBody, ResBody>(
     };
     let forwarded = request.miss(shared, forward, now, body, Some(lead));
     let (shared, inner) = (shared.clone(), inner.clone());
+    // A refresh that hangs must not hold the URL's lead for ever.
+    let limit = shared.config.lock_timeout.max(REFRESH_LIMIT);
+    let refresh = async move {
+        shared.counters.miss();
+        let Ok(res) = forward_miss(&shared, inner, forwarded).await else {
+            return;
+        };
+        let body = res.into_body();
+        if !body.is_collecting() {
+            return;
+        }
+        // Read the body to its end: that is what stores it.
+        let mut body = pin!(body);
+        while let Some(frame) = poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+            if frame.is_err() {
+                break;
+            }
+        }
+    };
     runtime.spawn(
         async move {
-            shared.counters.miss();
-            let Ok(res) = forward_miss(&shared, inner, forwarded).await else {
-                return;
-            };
-            // Read the body to its end: that is what stores it.
-            let mut body = pin!(res.into_body());
-            while let Some(frame) = poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-                if frame.is_err() {
-                    break;
-                }
-            }
+            let _ = tokio::time::timeout(limit, refresh).await;
         }
         .instrument(tracing::debug_span!("cache_refresh")),
     );

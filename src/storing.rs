@@ -214,6 +214,12 @@ impl Shared {
             revalidate: lifetime.revalidate,
             stale_while_revalidate: lifetime.stale.while_revalidate,
             stale_if_error: lifetime.stale.if_error,
+            // A 304 that names tags replaces them; one that names none keeps them.
+            tags: if tags.is_empty() {
+                stale.tags.clone()
+            } else {
+                tags
+            },
             ..stale.clone()
         };
         let now_ms = unix_millis(exchange.response_time);
@@ -225,29 +231,44 @@ impl Shared {
             self.with_key(value, &miss.key)
         });
         let res = serve(&entry, &miss.request_headers, miss.method, now_ms, status);
+        // The refreshed entry replaces the stale one. When the 304 narrowed who
+        // may see it (its scope moved) or made it unstorable, the URL's old
+        // copies go first: none may outlive what the origin now says.
+        let scope = storable.as_ref().map(|s| s.auth);
+        let narrowed = scope != Some(stale.auth);
+        let entry = Entry {
+            auth: scope.unwrap_or(stale.auth),
+            ..entry
+        };
         let lead = miss.lead.take();
-        let insert = storable.map(|_| {
-            let shared = self.clone();
-            let key = miss.key.clone();
-            Box::pin(async move {
+        let shared = self.clone();
+        let key = miss.key.clone();
+        let insert = Box::pin(async move {
+            if narrowed {
+                shared.store.purge(key.hash).await;
+            }
+            if scope.is_some() {
                 let len = entry.body.len();
-                shared.insert(&key, entry, &tags).await;
+                shared.insert(&key, entry).await;
                 shared.counters.stored(len);
                 if let Some(lead) = lead {
                     lead.stored();
                 }
-            }) as BoxFuture<'static, ()>
-        });
-        (res, insert)
+            }
+        }) as BoxFuture<'static, ()>;
+        (res, Some(insert))
     }
 
     /// Writes an entry and lists it under its tags, for as long as it is kept.
-    pub(crate) async fn insert(&self, key: &PrimaryKey, entry: Entry, tags: &[String]) {
+    /// If a tag cannot be written the entry is removed again: `purge_tag` must
+    /// never miss what its tag names.
+    pub(crate) async fn insert(&self, key: &PrimaryKey, entry: Entry) {
         let now = unix_millis(self.clock.now());
         let kept = Duration::from_millis(entry.kept_until.saturating_sub(now).max(1));
+        let tags = entry.tags.clone();
         self.store.insert(key, entry, now).await;
-        if !tags.is_empty() {
-            self.store.tag(key.hash, tags, kept).await;
+        if !tags.is_empty() && !self.store.tag(key.hash, &tags, kept).await {
+            self.store.purge(key.hash).await;
         }
     }
 
@@ -257,19 +278,19 @@ impl Shared {
         self: &Arc<Self>,
         parts: &response::Parts,
         miss: &mut Miss,
-        entry: Entry,
+        mut entry: Entry,
         stored_ttl: i64,
         tags: Vec<String>,
     ) -> (Collector, i64) {
         let expected = (miss.method == StoredMethod::Get)
             .then(|| content_length(&parts.headers))
             .flatten();
+        entry.tags = tags;
         let collector = Collector::new(
             self.clone(),
             miss.key.clone(),
             entry,
             expected,
-            tags,
             miss.lead.take(),
         );
         (collector, stored_ttl)
@@ -294,7 +315,17 @@ impl Shared {
             let status = self.with_key(status, &miss.key);
             let _ = parts.headers.try_append(CACHE_STATUS, status);
         }
-        if let (None, Some(lead)) = (&collector, miss.lead.take()) {
+        // Not stored because of the response itself: remember the URL as
+        // uncacheable. (A 304 or 206 answers the request's own conditions or
+        // range, and `no-store` is the request's choice: they say nothing of
+        // the URL.)
+        let about_the_url = !matches!(
+            parts.status,
+            StatusCode::NOT_MODIFIED | StatusCode::PARTIAL_CONTENT
+        ) && !miss.directives.no_store;
+        if let (None, Some(lead)) = (&collector, miss.lead.take())
+            && about_the_url
+        {
             let now = unix_millis(self.clock.now());
             lead.uncacheable(now.saturating_add(duration_millis(self.config.hit_for_miss)));
         }
@@ -443,5 +474,6 @@ fn stored_entry(
         revalidate: lifetime.revalidate,
         stale_while_revalidate: lifetime.stale.while_revalidate,
         stale_if_error: lifetime.stale.if_error,
+        tags: Vec::new(),
     }
 }

@@ -1981,3 +1981,130 @@ async fn stale_on_arrival_with_a_validator_is_stored_and_revalidated() {
     assert_eq!(p.status, StatusCode::OK);
     assert_eq!(b, "body 1");
 }
+
+// ---------------------------------------------------------------- review fixes
+
+#[tokio::test]
+async fn a_cookie_with_vary_cookie_is_never_stored_even_when_cookies_are() {
+    let clock = clock();
+    let log = Log::default();
+    let svc = shared(&clock)
+        .store_responses_with_cookies(true)
+        .build()
+        .layer(origin(&clock, &log, |_, _, res| {
+            put(res, "cache-control", "max-age=60");
+            put(res, "set-cookie", "sid=A");
+            put(res, "vary", "Cookie");
+        }));
+    send(&svc, get("/p")).await;
+    assert!(
+        !is_hit(&svc, &log, "/p").await,
+        "a session cookie was replayed"
+    );
+}
+
+#[tokio::test]
+async fn a_304_that_makes_the_response_private_removes_the_stored_copy() {
+    let clock = clock();
+    let log = Log::default();
+    let svc = shared(&clock)
+        .stale_while_revalidate(Duration::from_secs(600))
+        .build()
+        .layer(origin(&clock, &log, |n, _, res| {
+            put(res, "etag", "\"v1\"");
+            if n == 1 {
+                put(res, "cache-control", "max-age=60");
+            } else {
+                *res.status_mut() = StatusCode::NOT_MODIFIED;
+                empty_body(res);
+                put(res, "cache-control", "private, max-age=60");
+            }
+        }));
+    send(&svc, get("/p")).await;
+    // Stale: the entry has an ETag, so a request past the stale window revalidates.
+    at(&clock, 61 + 601);
+    send(&svc, get("/p")).await;
+    assert_eq!(log.calls(), 2);
+    // The copy is gone: within what would be its stale window it is not served.
+    at(&clock, 61 + 602);
+    assert!(
+        !is_hit(&svc, &log, "/p").await,
+        "a private response was kept"
+    );
+}
+
+#[tokio::test]
+async fn a_304_that_drops_public_narrows_who_is_served() {
+    let clock = clock();
+    let log = Log::default();
+    let svc = shared(&clock)
+        .build()
+        .layer(origin(&clock, &log, |n, _, res| {
+            put(res, "etag", "\"v1\"");
+            if n == 1 {
+                put(res, "cache-control", "public, max-age=60");
+            } else {
+                *res.status_mut() = StatusCode::NOT_MODIFIED;
+                empty_body(res);
+                put(res, "cache-control", "max-age=60");
+            }
+        }));
+    send(&svc, get("/p")).await;
+    at(&clock, 61);
+    send(&svc, get("/p")).await;
+    assert_eq!(log.calls(), 2);
+    let before = log.calls();
+    send(&svc, get("/p").header("authorization", "Bearer x")).await;
+    assert_eq!(
+        log.calls(),
+        before + 1,
+        "a response no longer public was served to an authorised request"
+    );
+}
+
+#[tokio::test]
+async fn an_unsafe_request_invalidates_the_url_under_both_schemes() {
+    let clock = clock();
+    let log = Log::default();
+    let svc = shared(&clock)
+        .build()
+        .layer(origin(&clock, &log, cc("max-age=60")));
+    // Stored by an HTTP/2-style request (absolute URI, https).
+    send(&svc, Request::get("https://testserver/p")).await;
+    let before = log.calls();
+    send(&svc, Request::get("https://testserver/p")).await;
+    assert_eq!(log.calls(), before, "not stored");
+    // An HTTP/1.1 POST (origin form, no scheme).
+    send(&svc, request(Method::POST, "/p")).await;
+    let before = log.calls();
+    send(&svc, Request::get("https://testserver/p")).await;
+    assert_eq!(log.calls(), before + 1, "the https copy survived the POST");
+}
+
+#[tokio::test]
+async fn tags_survive_a_304_refresh() {
+    let clock = clock();
+    let log = Log::default();
+    let layer = shared(&clock).build();
+    let handle = layer.handle();
+    let svc = layer.layer(origin(&clock, &log, |n, _, res| {
+        put(res, "etag", "\"v1\"");
+        put(res, "cache-control", "max-age=60");
+        if n == 1 {
+            put(res, "cache-tag", "product-7");
+        } else {
+            *res.status_mut() = StatusCode::NOT_MODIFIED;
+            empty_body(res);
+        }
+    }));
+    send(&svc, get("/p")).await;
+    at(&clock, 61);
+    send(&svc, get("/p")).await;
+    assert_eq!(log.calls(), 2, "revalidated");
+    assert!(is_hit(&svc, &log, "/p").await);
+    assert_eq!(handle.purge_tag("product-7").await, 1);
+    assert!(
+        !is_hit(&svc, &log, "/p").await,
+        "the refreshed entry lost its tag"
+    );
+}

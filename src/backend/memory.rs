@@ -240,6 +240,25 @@ impl MemoryBackend {
     pub(crate) fn delete_stored(&self, key: u128) {
         self.cache.invalidate(&MemKey::Response(key));
     }
+
+    /// Removes every stored response entry `remove` picks; returns them. A scan
+    /// of the whole cache: the response store's tag purge, which must not
+    /// depend on an index that LRU eviction could drop.
+    pub(crate) fn remove_stored_where(
+        &self,
+        remove: impl Fn(&crate::entry::Entry) -> bool,
+    ) -> Vec<Arc<crate::entry::Entry>> {
+        let mut removed = Vec::new();
+        for (key, slot) in &self.cache {
+            if let MemValue::Stored(Stored::Entry(entry)) = &slot.value
+                && remove(entry)
+            {
+                self.cache.invalidate(key.as_ref());
+                removed.push(entry.clone());
+            }
+        }
+        removed
+    }
 }
 
 impl Slot {

@@ -6,6 +6,8 @@
 //! invalid targeted field is treated as absent: hence a strict parser that
 //! returns `None` on the first error instead of skipping a bad member.
 
+use std::collections::HashMap;
+
 /// The value of one dictionary member, reduced to what directives use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Item {
@@ -41,12 +43,10 @@ pub(crate) fn parse_dictionary(input: &[u8]) -> Option<Vec<(String, Item)>> {
             Item::Boolean(true)
         };
         p.parameters()?;
-        // A repeated key replaces the earlier value (RFC 8941 section 4.2.2).
-        members.retain(|(k, _)| *k != key);
         members.push((key, item));
         p.skip_ows();
         if p.at_end() {
-            return Some(members);
+            return Some(last_wins(members));
         }
         if !p.eat(b',') {
             return None;
@@ -56,6 +56,23 @@ pub(crate) fn parse_dictionary(input: &[u8]) -> Option<Vec<(String, Item)>> {
             return None;
         }
     }
+}
+
+/// A repeated key keeps its first position and its last value (RFC 8941
+/// section 4.2.2), in one pass.
+fn last_wins(members: Vec<(String, Item)>) -> Vec<(String, Item)> {
+    let mut position: HashMap<String, usize> = HashMap::with_capacity(members.len());
+    let mut out: Vec<(String, Item)> = Vec::with_capacity(members.len());
+    for (key, item) in members {
+        match position.get(&key) {
+            Some(&i) => out[i].1 = item,
+            None => {
+                position.insert(key.clone(), out.len());
+                out.push((key, item));
+            }
+        }
+    }
+    out
 }
 
 struct Parser<'a> {

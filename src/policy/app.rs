@@ -4,13 +4,12 @@
 //! The rules look at the status and headers only, before any of the body is read,
 //! so an uncacheable response streams through untouched.
 
-use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
 
 use crate::headers::cache_control::{get_max_age, has_directive};
-use crate::headers::vary::{VaryNames, has_vary_header, vary_names};
+use crate::headers::vary::{VaryNames, vary_names};
 use crate::layer::Config;
-use crate::policy::{is_event_stream, is_too_large};
+use crate::policy::{is_event_stream, is_too_large, refuses_cookie};
 
 /// What to do with a response to a GET or HEAD that missed the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +40,7 @@ pub(crate) fn verdict(
     }
     // Departure 2: a cookie-setting response is not stored unless asked for, and
     // then never with `Vary: Cookie` (Django's rule).
-    if headers.contains_key(SET_COOKIE)
-        && (!config.store_set_cookie || has_vary_header(headers, "cookie"))
-    {
+    if refuses_cookie(config, headers) {
         return Verdict::Untouched;
     }
     if ["private", "no-cache", "no-store"]

@@ -13,8 +13,9 @@ pub(crate) mod shared;
 use std::time::Duration;
 
 use http::HeaderMap;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE};
 
+use crate::headers::vary::has_vary_header;
 use crate::layer::Config;
 
 /// Which caching rules a [`CacheLayer`](crate::CacheLayer) follows.
@@ -25,7 +26,7 @@ use crate::layer::Config;
 /// | Response without freshness | stored for `default_timeout` | stored without freshness: revalidated, never served as fresh |
 /// | Headers | `Expires` and `max-age` added | passed through verbatim |
 /// | Request `Cache-Control` | ignored (the application owns the cache) | honoured (`max-age`, `min-fresh`, `max-stale`, `no-cache`, `no-store`, `only-if-cached`) |
-/// | Stale entries | dropped | revalidated with `If-None-Match` / `If-Modified-Since` |
+/// | Stale entries | served within their stale-while-revalidate / stale-if-error windows, else refetched | the same, else revalidated with `If-None-Match` / `If-Modified-Since` |
 /// | Unsafe methods | invalidate the URL, `Location`, `Content-Location` | the same |
 ///
 /// Pick app mode in front of your own handlers: the application decides what is
@@ -65,6 +66,14 @@ impl StaleWindows {
     pub(crate) fn longest(self) -> Duration {
         Duration::from_secs(u64::from(self.while_revalidate.max(self.if_error)))
     }
+}
+
+/// Whether a cookie-setting response is refused: always unless the layer
+/// stores them, and then still with `Vary: Cookie` (Django's rule; storing it
+/// would hand the cookie set for a cookie-less request to every new visitor).
+pub(crate) fn refuses_cookie(config: &Config, headers: &HeaderMap) -> bool {
+    headers.contains_key(SET_COOKIE)
+        && (!config.store_set_cookie || has_vary_header(headers, "cookie"))
 }
 
 /// The declared `Content-Length`, when it is a valid number.

@@ -11,7 +11,7 @@
 
 use std::time::SystemTime;
 
-use http::header::{AGE, DATE, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE};
+use http::header::{AGE, DATE, ETAG, EXPIRES, LAST_MODIFIED};
 use http::{HeaderMap, HeaderName, StatusCode};
 
 use crate::cache_status::Fwd;
@@ -22,7 +22,7 @@ use crate::headers::http_date::parse_http_date;
 use crate::headers::list::trim_ows;
 use crate::headers::structured::{Item, parse_dictionary};
 use crate::layer::Config;
-use crate::policy::{StaleWindows, is_event_stream, is_too_large};
+use crate::policy::{StaleWindows, is_event_stream, is_too_large, refuses_cookie};
 
 /// The seconds of a valid delta directive.
 fn secs(d: Option<Delta>) -> Option<u64> {
@@ -289,7 +289,7 @@ pub(crate) fn storable(
         || status == StatusCode::NOT_MODIFIED
         || is_too_large(config.max_body_size, headers, body_lower_bound)
         || is_event_stream(headers)
-        || headers.contains_key(SET_COOKIE) && !config.store_set_cookie
+        || refuses_cookie(config, headers)
     {
         return None;
     }

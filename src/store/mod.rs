@@ -13,6 +13,7 @@
 mod health;
 pub(crate) mod inflight;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -206,8 +207,15 @@ impl ResponseStore {
         found.is_some()
     }
 
-    /// Purges every URL the tag index lists under `tag`; how many held something.
+    /// Purges every URL stored with `tag`; how many URLs that was. In memory a
+    /// scan of the entries (eviction cannot lose it an index); on other
+    /// backends the tag's set of URL hashes, taken atomically.
     pub(crate) async fn purge_tag(&self, tag: &str) -> usize {
+        if let Backing::Memory(m) = &self.backing {
+            let removed = m.remove_stored_where(|entry| entry.tags.iter().any(|t| t == tag));
+            let urls: HashSet<&[u8]> = removed.iter().map(|e| &e.material[..]).collect();
+            return urls.len();
+        }
         let key = self.tag_key(tag);
         let members = match self.backend().set_take(&key).await {
             Ok(members) => members,
@@ -252,15 +260,24 @@ impl ResponseStore {
         )
     }
 
-    /// Lists `primary` under each tag, for as long as the entry is kept.
-    pub(crate) async fn tag(&self, primary: u128, tags: &[String], ttl: Duration) {
+    /// Lists `primary` under each tag, for as long as the entry is kept;
+    /// `false` if any tag could not be written (the caller then removes the
+    /// entry: an entry its tags do not list could never be purged by them).
+    pub(crate) async fn tag(&self, primary: u128, tags: &[String], ttl: Duration) -> bool {
+        if matches!(self.backing, Backing::Memory(_)) {
+            // Entries carry their tags; `purge_tag` scans them.
+            return true;
+        }
         for tag in tags {
             let key = self.tag_key(tag);
             let member = Bytes::copy_from_slice(&primary.to_be_bytes());
             if let Err(error) = self.backend().set_add(&key, member, ttl).await {
+                // The entry goes anyway: no need to wait on the other tags.
                 self.health.record("set_add", &key, &error);
+                return false;
             }
         }
+        true
     }
 
     /// Stores a response as a variant of its URL, replacing the variant it
@@ -520,6 +537,7 @@ mod tests {
             revalidate: Revalidate::default(),
             stale_while_revalidate: 0,
             stale_if_error: 0,
+            tags: Vec::new(),
         }
     }
 
