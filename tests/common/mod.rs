@@ -161,3 +161,194 @@ pub fn path_echo(
         }),
     )
 }
+
+// ---------------------------------------------------------------- scripted inner services
+
+/// A gate that holds inner calls: call `n` (from 1) may go on once the gate
+/// admits `n`. Clones share one gate.
+#[derive(Clone)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl Gate {
+    /// A gate that admits calls up to `n` (0: holds every call).
+    pub fn admitting(n: usize) -> Self {
+        Self(Arc::new(tokio::sync::watch::Sender::new(n)))
+    }
+
+    /// A gate that holds every call until told otherwise.
+    pub fn closed() -> Self {
+        Self::admitting(0)
+    }
+
+    /// A gate that never holds a call.
+    pub fn open() -> Self {
+        Self::admitting(usize::MAX)
+    }
+
+    /// Admits calls up to `n` from now on.
+    pub fn admit(&self, n: usize) {
+        self.0
+            .send_modify(|admitted| *admitted = (*admitted).max(n));
+    }
+
+    /// Admits every call from now on.
+    pub fn release(&self) {
+        self.admit(usize::MAX);
+    }
+
+    /// Waits until call `n` is admitted.
+    async fn pass(&self, n: usize) {
+        let mut admitted = self.0.subscribe();
+        admitted
+            .wait_for(|admitted| *admitted >= n)
+            .await
+            .expect("the gate lives as long as the service");
+    }
+}
+
+/// What one call of a [`scripted`] inner service does once its gate admits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// Answers the shaped response.
+    Answer,
+    /// Returns `Err(Boom)`.
+    Fail,
+    /// Never answers.
+    Hang,
+}
+
+/// An inner service that counts its calls in `calls`, builds `body N` (N =
+/// call number from 1), lets `f(n, request, response)` shape it and say what
+/// the call does, then waits for `gate` to admit call N before doing it.
+pub fn scripted<F>(
+    calls: &Calls,
+    gate: &Gate,
+    f: F,
+) -> impl Service<
+    Request<Full<Bytes>>,
+    Response = Response<Full<Bytes>>,
+    Error = Boom,
+    Future = impl Send + use<F>,
+>
++ Clone
++ Send
++ 'static
++ use<F>
+where
+    F: Fn(usize, &Request<Full<Bytes>>, &mut Response<Full<Bytes>>) -> Act
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    let calls = calls.clone();
+    let gate = gate.clone();
+    tower::service_fn(move |req: Request<Full<Bytes>>| {
+        let n = calls.0.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut res = Response::new(Full::new(Bytes::from(format!("body {n}"))));
+        let act = f(n, &req, &mut res);
+        let gate = gate.clone();
+        async move {
+            gate.pass(n).await;
+            match act {
+                Act::Answer => Ok(res),
+                Act::Fail => Err(Boom),
+                Act::Hang => std::future::pending().await,
+            }
+        }
+    })
+}
+
+/// Like [`send`], but hands back the service's error instead of panicking.
+pub async fn try_send<S, B>(
+    svc: &S,
+    req: http::request::Builder,
+) -> Result<(http::response::Parts, Bytes), S::Error>
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone,
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    let req = req.body(Full::new(Bytes::new())).expect("request");
+    let res = svc.clone().oneshot(req).await?;
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Ok((parts, body))
+}
+
+/// How many times [`until`] yields before it gives up.
+pub const POLLS: usize = 100_000;
+
+/// Yields to the runtime until `cond` holds; panics naming `what` after
+/// [`POLLS`] tries.
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..POLLS {
+        if cond() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("gave up waiting for {what}");
+}
+
+/// Yields to the runtime until the counters of `handle` satisfy `cond`; panics
+/// naming `what` and showing the counters after [`POLLS`] tries.
+pub async fn until_stats(
+    handle: &tower_response_cache::CacheHandle,
+    what: &str,
+    cond: impl Fn(&tower_response_cache::CacheStats) -> bool,
+) {
+    for _ in 0..POLLS {
+        if cond(&handle.stats()) {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("gave up waiting for {what}: {:?}", handle.stats());
+}
+
+/// The `Cache-Status` of a response ("" when it has none).
+pub fn cache_status(parts: &http::response::Parts) -> &str {
+    header(parts, "cache-status").unwrap_or("")
+}
+
+/// A response read whole: its head and body.
+pub type Reply = (http::response::Parts, Bytes);
+
+/// Sends `req` through `svc` on a task of `set` (as [`send`] does).
+pub fn spawn_send<S, B>(set: &mut tokio::task::JoinSet<Reply>, svc: &S, req: http::request::Builder)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: std::fmt::Debug + Send,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::fmt::Debug,
+{
+    let svc = svc.clone();
+    set.spawn(async move { send(&svc, req).await });
+}
+
+/// Waits (bounded, as [`until`]) for the one task of `set` to finish; its output.
+pub async fn finished<T: 'static>(set: &mut tokio::task::JoinSet<T>, what: &str) -> T {
+    let mut done = None;
+    until(what, || {
+        done = set.try_join_next();
+        done.is_some()
+    })
+    .await;
+    done.expect("finished").expect("task")
+}
+
+/// Waits (bounded, as [`until`]) for every task of `set` to finish; their
+/// outputs, in the order they finished.
+pub async fn all_finished<T: 'static>(set: &mut tokio::task::JoinSet<T>, what: &str) -> Vec<T> {
+    let mut done = Vec::new();
+    until(what, || {
+        while let Some(output) = set.try_join_next() {
+            done.push(output.expect("task"));
+        }
+        set.is_empty()
+    })
+    .await;
+    done
+}
