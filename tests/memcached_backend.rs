@@ -752,6 +752,16 @@ fn is_hit(parts: &http::response::Parts) -> bool {
     common::header(parts, "cache-status").is_some_and(|s| s.contains("; hit;"))
 }
 
+/// Tags are indexed in Memcached (a CAS-updated set): a tag purged through one
+/// instance removes what the other stored under it, and nothing else.
+#[tokio::test]
+async fn a_tag_purged_through_one_instance_is_gone_for_the_other() {
+    let server = Memcached::start();
+    let layer_a = layer_on(&server).await;
+    let layer_b = layer_on(&server).await;
+    common::a_tag_purge_reaches_the_other_instance(&layer_a, &layer_b).await;
+}
+
 /// Two instances on one Memcached server share pages and their variants, and a
 /// purge through one is seen by the other.
 #[tokio::test]

@@ -622,6 +622,17 @@ async fn two_instances_share_pages_variants_and_purges() {
     assert_eq!(common::send(&b, en()).await.1, "body 4");
 }
 
+/// Tags are indexed in Redis: a tag purged through one instance removes what the
+/// other instance stored under it, and nothing else.
+#[tokio::test]
+async fn a_tag_purged_through_one_instance_is_gone_for_the_other() {
+    let server = shared_server();
+    let namespace = fresh_namespace();
+    let layer_a = layer_on(&server.url(), &namespace).await;
+    let layer_b = layer_on(&server.url(), &namespace).await;
+    common::a_tag_purge_reaches_the_other_instance(&layer_a, &layer_b).await;
+}
+
 /// Redis dies in the middle of a stream of requests: every request is still
 /// answered correctly (from the inner service), the failures are counted, and
 /// once Redis is back the same service gets hits again without a restart.

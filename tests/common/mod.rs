@@ -352,3 +352,37 @@ pub async fn all_finished<T: 'static>(set: &mut tokio::task::JoinSet<T>, what: &
     .await;
     done
 }
+
+/// Two layers over one shared backend: pages tagged through `a` are purged by a
+/// `purge_tag` through `b` (and pages under another tag are not).
+pub async fn a_tag_purge_reaches_the_other_instance(layer_a: &CacheLayer, layer_b: &CacheLayer) {
+    let calls = Calls::default();
+    let tagged = |layer: &CacheLayer| {
+        tower::Layer::layer(
+            layer,
+            view(&calls, |req, res| {
+                let tag = if req.uri().path() == "/other" {
+                    "list"
+                } else {
+                    "product-7"
+                };
+                set(res, "cache-tag", tag);
+            }),
+        )
+    };
+    let (a, b) = (tagged(layer_a), tagged(layer_b));
+    let get = |path: &str| get(&format!("http://example.com{path}"));
+    send(&a, get("/p1")).await;
+    send(&a, get("/p2")).await;
+    send(&a, get("/other")).await;
+    assert_eq!(calls.get(), 3);
+    send(&b, get("/p1")).await;
+    assert_eq!(calls.get(), 3, "b sees a's pages");
+
+    assert_eq!(layer_b.handle().purge_tag("product-7").await, 2);
+    send(&a, get("/p1")).await;
+    send(&a, get("/p2")).await;
+    assert_eq!(calls.get(), 5, "a still served a purged page");
+    send(&a, get("/other")).await;
+    assert_eq!(calls.get(), 5, "another tag's page was purged");
+}
