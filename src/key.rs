@@ -184,6 +184,10 @@ pub(crate) fn combined_value<'h>(
 /// Whether a request carries a non-empty `Authorization` (an empty one is anonymous,
 /// as in Django).
 pub(crate) fn is_authorized(headers: &HeaderMap) -> bool {
+    // A pass over the names (cheap for standard headers) before the hashed lookup.
+    if !headers.keys().any(|name| name == AUTHORIZATION) {
+        return false;
+    }
     headers
         .get_all(AUTHORIZATION)
         .iter()

@@ -101,12 +101,17 @@ where
         };
         // One span per request; `outcome` is `hit`, `collapsed`, a stale kind, or
         // the `fwd` reason of a forward.
-        let span = tracing::debug_span!(
-            "cache",
-            method = %parts.method,
-            uri = %parts.uri,
-            outcome = tracing::field::Empty,
-        );
+        let span = if tracing::level_enabled!(tracing::Level::DEBUG) {
+            tracing::debug_span!(
+                "cache",
+                method = %parts.method,
+                uri = %parts.uri,
+                outcome = tracing::field::Empty,
+            )
+        } else {
+            // No subscriber wants it: skip building a disabled span.
+            tracing::Span::none()
+        };
         let request = CacheableRequest {
             authorized: is_authorized(&parts.headers),
             method,
@@ -117,10 +122,13 @@ where
         // An in-process store answers at once: a hit never builds a state machine.
         if let Some(lookup) = shared.store.lookup_now(&request.key, &request.facts()) {
             let now = shared.clock.now();
-            return match shared.settle(lookup, &request, now) {
+            let now_ms = unix_millis(now);
+            return match shared.settle(lookup, &request, now_ms) {
                 Settled::Serve(entry, served) => {
-                    span.record("outcome", served.token());
-                    let res = shared.answer(&entry, &request, now, served);
+                    if !span.is_disabled() {
+                        span.record("outcome", served.token());
+                    }
+                    let res = shared.answer(&entry, &request, now_ms, served);
                     if served == Served::WhileRevalidating {
                         refresh_in_background(shared, &self.inner, request, entry, now, body);
                     }
@@ -143,10 +151,11 @@ where
             async move {
                 let lookup = shared.store.lookup(&request.key, &request.facts()).await;
                 let now = shared.clock.now();
-                match shared.settle(lookup, &request, now) {
+                let now_ms = unix_millis(now);
+                match shared.settle(lookup, &request, now_ms) {
                     Settled::Serve(entry, served) => {
                         tracing::Span::current().record("outcome", served.token());
-                        let res = shared.answer(&entry, &request, now, served);
+                        let res = shared.answer(&entry, &request, now_ms, served);
                         if served == Served::WhileRevalidating {
                             refresh_in_background(&shared, &inner, request, entry, now, body);
                         }
@@ -333,11 +342,12 @@ where
                 shared.counters.coalesced();
                 if inflight::wait(follower, shared.config.lock_timeout).await == Ended::Stored {
                     let lookup = shared.store.lookup(&request.key, &request.facts()).await;
-                    let now = shared.clock.now();
-                    if let Settled::Serve(entry, Served::Hit) = shared.settle(lookup, &request, now)
+                    let now_ms = unix_millis(shared.clock.now());
+                    if let Settled::Serve(entry, Served::Hit) =
+                        shared.settle(lookup, &request, now_ms)
                     {
                         tracing::Span::current().record("outcome", "collapsed");
-                        return Ok(shared.answer(&entry, &request, now, Served::Collapsed));
+                        return Ok(shared.answer(&entry, &request, now_ms, Served::Collapsed));
                     }
                 }
             }
@@ -449,8 +459,7 @@ fn refresh_in_background<S, ReqBody, ResBody>(
 
 impl Shared {
     /// A usable stored response, or why the request must go to the inner service.
-    fn settle(&self, lookup: Lookup, request: &CacheableRequest, now: SystemTime) -> Settled {
-        let now_ms = unix_millis(now);
+    fn settle(&self, lookup: Lookup, request: &CacheableRequest, now_ms: u64) -> Settled {
         let forward = match lookup {
             Lookup::Found(entry) => {
                 let judgement = match self.config.mode {
@@ -495,7 +504,7 @@ impl Shared {
         &self,
         entry: &Entry,
         request: &CacheableRequest,
-        now: SystemTime,
+        now_ms: u64,
         served: Served,
     ) -> Response<ResponseBody<B>> {
         match served {
@@ -507,7 +516,7 @@ impl Shared {
             &request.key,
             &request.parts.headers,
             request.method,
-            unix_millis(now),
+            now_ms,
             served,
         )
     }

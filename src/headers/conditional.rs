@@ -57,6 +57,14 @@ fn if_none_match(request: &HeaderMap) -> IfNoneMatch<'_> {
 /// - Otherwise a valid `If-Modified-Since` gives 304 when the stored
 ///   `Last-Modified` is not later than it.
 pub(crate) fn is_not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
+    // Most requests carry neither condition: one pass over the names (cheap
+    // comparisons of standard headers) saves the hashed lookups below.
+    if !request
+        .keys()
+        .any(|name| name == IF_NONE_MATCH || name == IF_MODIFIED_SINCE)
+    {
+        return false;
+    }
     match if_none_match(request) {
         IfNoneMatch::Any => return true,
         IfNoneMatch::Tags(tags) => {
