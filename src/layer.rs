@@ -333,8 +333,10 @@ impl CacheLayerBuilder {
     /// served what the leader stored; when the leader's response is not stored
     /// (uncacheable, private, another `Vary` variant), fails, is cancelled or
     /// takes longer than [`lock_timeout`](Self::lock_timeout), they call the
-    /// inner service themselves. Followers wait on a tokio timer: the runtime
-    /// needs its time driver (`enable_time`, on with `#[tokio::main]`).
+    /// inner service themselves. The lock timeout is a tokio timer: in a runtime
+    /// built without its time driver (`enable_time`, on with `#[tokio::main]`),
+    /// followers wait for the leader without a timeout (it always wakes them,
+    /// whatever way it ends).
     #[must_use]
     pub fn coalesce(mut self, on: bool) -> Self {
         self.config.coalesce = on;

@@ -13,7 +13,10 @@
 //! follow, so an uncacheable URL never queues.
 
 use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 
 use tokio::sync::watch;
 
@@ -153,15 +156,28 @@ impl Drop for Lead {
 
 /// Waits for a lead to end; `Ended::NotStored` when it has not within
 /// `timeout`, or its sender is gone.
+///
+/// The timeout needs tokio's time driver. A runtime built without it makes
+/// tokio panic when the timer is created; that panic is caught here and the
+/// follower waits for the lead alone (whose `Drop` always wakes it), so a
+/// misconfigured runtime costs the timeout, never the request.
 pub(crate) async fn wait(
     mut follower: watch::Receiver<Ended>,
     timeout: std::time::Duration,
 ) -> Ended {
-    let ended = tokio::time::timeout(timeout, follower.wait_for(|e| *e != Ended::Pending)).await;
-    match ended {
-        Ok(Ok(ended)) => *ended,
-        Ok(Err(_)) | Err(_) => Ended::NotStored,
-    }
+    let timer = std::panic::catch_unwind(|| tokio::time::sleep(timeout)).ok();
+    let mut timer = pin!(timer);
+    let mut ended = pin!(follower.wait_for(|e| *e != Ended::Pending));
+    poll_fn(|cx| {
+        if let Poll::Ready(ended) = ended.as_mut().poll(cx) {
+            return Poll::Ready(ended.map_or(Ended::NotStored, |e| *e));
+        }
+        match timer.as_mut().as_pin_mut().map(|timer| timer.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Ended::NotStored),
+            Some(Poll::Pending) | None => Poll::Pending,
+        }
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -210,6 +226,23 @@ mod tests {
             wait(follower, Duration::from_secs(5)).await,
             Ended::NotStored
         );
+    }
+
+    #[test]
+    fn a_runtime_without_timers_still_wakes_followers() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let ended = runtime.block_on(async {
+            let flights = Arc::new(Flights::default());
+            let lead = flights.lead(1, 0).expect("leads");
+            let Role::Follow(follower) = flights.join(1, 0) else {
+                panic!("follows");
+            };
+            lead.stored();
+            wait(follower, Duration::from_secs(5)).await
+        });
+        assert_eq!(ended, Ended::Stored);
     }
 
     #[test]
