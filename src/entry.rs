@@ -10,6 +10,8 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
+use crate::headers::stored::StoredHeaders;
+
 /// Which request method produced a stored response.
 ///
 /// A HEAD request may be answered from a stored GET (its headers, no body); a GET is
@@ -86,7 +88,7 @@ pub(crate) struct Entry {
     pub(crate) auth: AuthScope,
     pub(crate) vary: VaryValues,
     pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
+    pub(crate) headers: StoredHeaders,
     pub(crate) body: Bytes,
     /// Unix milliseconds.
     pub(crate) stored_at: u64,
@@ -152,14 +154,14 @@ pub(crate) enum DecodeError {
 }
 
 const MAGIC: &[u8; 4] = b"TRC\x00";
-const FORMAT_VERSION: u8 = 2;
+const FORMAT_VERSION: u8 = 3;
 const KIND_ENTRY: u8 = 1;
 const KIND_INDEX: u8 = 2;
 
 /// Serialises a stored value into the versioned envelope.
 pub(crate) fn encode(value: &Stored) -> Bytes {
     let mut w = BytesMut::with_capacity(match value {
-        Stored::Entry(e) => 128 + e.body.len() + e.material.len() + 64 * e.headers.len(),
+        Stored::Entry(e) => 128 + e.body.len() + e.material.len() + 64 * e.headers.as_map().len(),
         Stored::Index(i) => 32 + 64 * i.variants.len(),
     });
     w.put_slice(MAGIC);
@@ -199,11 +201,12 @@ fn put_entry(w: &mut BytesMut, e: &Entry) {
         }
     }
     w.put_u16(e.status.as_u16());
-    put_len(w, e.headers.len());
-    for (name, value) in &e.headers {
+    put_len(w, e.headers.as_map().len());
+    for (name, value) in e.headers.as_map() {
         put_bytes(w, name.as_str().as_bytes());
         put_bytes(w, value.as_bytes());
     }
+    w.put_u8(u8::from(e.headers.has_status_slot()));
     put_bytes(w, &e.body);
     w.put_u64(e.stored_at);
     w.put_u64(e.fresh_until);
@@ -390,6 +393,10 @@ impl Reader {
                 .try_append(name, value)
                 .map_err(|_| DecodeError::Invalid("too many headers"))?;
         }
+        let headers = match self.u8()? {
+            flag @ 0..=1 => StoredHeaders::from_encoded(headers, flag == 1),
+            _ => return Err(DecodeError::Invalid("status slot flag")),
+        };
         let body = self.bytes()?;
         let stored_at = self.u64()?;
         let fresh_until = self.u64()?;
@@ -460,7 +467,7 @@ mod tests {
                 values: vec![Some(Bytes::from_static(b"")), None],
             },
             status: StatusCode::NOT_FOUND,
-            headers,
+            headers: StoredHeaders::new(headers, true),
             body: Bytes::from_static(b"hello"),
             stored_at: 1,
             fresh_until: 2,

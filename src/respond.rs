@@ -118,15 +118,19 @@ pub(crate) fn serve<B>(
     now_ms: u64,
     cache_status: Option<HeaderValue>,
 ) -> Response<ResponseBody<B>> {
-    let (status, mut headers, body) =
-        if entry.status == StatusCode::OK && is_not_modified(request_headers, &entry.headers) {
-            (
-                StatusCode::NOT_MODIFIED,
-                not_modified_headers(&entry.headers),
-                ResponseBody::empty(),
-            )
+    static AGES: Interned = Interned::new("");
+    let age = AGES.get(age(entry, now_ms));
+    let stored = entry.headers.as_map();
+    let (status, headers, body) =
+        if entry.status == StatusCode::OK && is_not_modified(request_headers, stored) {
+            let mut headers = not_modified_headers(stored);
+            let _ = headers.try_insert(AGE, age);
+            if let Some(value) = cache_status {
+                let _ = headers.try_append(CACHE_STATUS, value);
+            }
+            (StatusCode::NOT_MODIFIED, headers, ResponseBody::empty())
         } else if method == StoredMethod::Head {
-            let mut headers = with_room_for_three(&entry.headers);
+            let mut headers = entry.headers.to_response(age, cache_status);
             // A stored GET's length, which an empty HEAD body cannot imply. (A
             // stored HEAD has no body to count: it keeps what it was sent with.)
             if entry.method == StoredMethod::Get && !headers.contains_key(CONTENT_LENGTH) {
@@ -136,15 +140,10 @@ pub(crate) fn serve<B>(
         } else {
             (
                 entry.status,
-                with_room_for_three(&entry.headers),
+                entry.headers.to_response(age, cache_status),
                 ResponseBody::cached(entry.body.clone()),
             )
         };
-    static AGES: Interned = Interned::new("");
-    let _ = headers.try_insert(AGE, AGES.get(age(entry, now_ms)));
-    if let Some(value) = cache_status {
-        let _ = headers.try_append(CACHE_STATUS, value);
-    }
     let mut res = Response::new(body);
     *res.status_mut() = status;
     *res.headers_mut() = headers;
@@ -155,22 +154,6 @@ pub(crate) fn serve<B>(
 pub(crate) fn ttl_secs(fresh_until: u64, now_ms: u64) -> i64 {
     let ttl = (i128::from(fresh_until) - i128::from(now_ms)) / 1000;
     i64::try_from(ttl).unwrap_or(i64::MAX)
-}
-
-/// A copy of stored headers with room for `Age`, `Cache-Status` and
-/// `Content-Length`, so adding them does not grow (and copy) the map. (A map
-/// already near http's size limit is simply cloned; the additions then may not
-/// fit, and are skipped rather than panicking.)
-fn with_room_for_three(stored: &HeaderMap) -> HeaderMap {
-    let Ok(mut headers) = HeaderMap::try_with_capacity(stored.len() + 3) else {
-        return stored.clone();
-    };
-    for (name, value) in stored {
-        if headers.try_append(name.clone(), value.clone()).is_err() {
-            return stored.clone();
-        }
-    }
-    headers
 }
 
 /// `Age` for a hit. Django's arithmetic when the stored response has an integer

@@ -22,6 +22,7 @@ use crate::entry::{AgeBasis, AuthScope, Entry, Revalidate, StoredMethod, VaryVal
 use crate::headers::cache_control::{get_max_age, has_directive, patch_response_headers};
 use crate::headers::http_date::parse_http_date;
 use crate::headers::list::list_items;
+use crate::headers::stored::StoredHeaders;
 use crate::headers::vary::{VaryNames, patch_vary_headers, vary_names};
 use crate::key::PrimaryKey;
 use crate::layer::Shared;
@@ -118,7 +119,7 @@ impl Shared {
                     },
                     stale,
                 };
-                let entry = stored_entry(&parts, &miss, auth, names, lifetime, &[]);
+                let entry = self.stored_entry(&parts, &miss, auth, names, lifetime, &[]);
                 Some(self.collector(&parts, &mut miss, entry, timeout, tags))
             }
             _ => None,
@@ -161,7 +162,7 @@ impl Shared {
             (Some(s), Ok(VaryNames::Names(names))) => {
                 let lifetime = Lifetime::shared(&s, &exchange, self.config.keep);
                 let ttl = ttl_secs(lifetime.fresh_until, unix_millis(exchange.response_time));
-                let entry = stored_entry(&parts, &miss, s.auth, names, lifetime, &s.unstored);
+                let entry = self.stored_entry(&parts, &miss, s.auth, names, lifetime, &s.unstored);
                 Some(self.collector(&parts, &mut miss, entry, ttl, tags))
             }
             _ => None,
@@ -180,7 +181,7 @@ impl Shared {
         exchange: &Exchange,
         tags: Vec<String>,
     ) -> Outgoing<B> {
-        let mut headers = stale.headers.clone();
+        let mut headers = stale.headers.fields();
         let excluded = connection_fields(not_modified);
         for name in not_modified.keys() {
             if excluded.contains(name) || NOT_UPDATED.contains(name) {
@@ -205,7 +206,7 @@ impl Shared {
         };
         strip_unstored(&mut headers, unstored);
         let entry = Entry {
-            headers,
+            headers: StoredHeaders::new(headers, self.config.cache_status),
             stored_at: lifetime.stored_at,
             fresh_until: lifetime.fresh_until,
             kept_until: lifetime.kept_until,
@@ -447,33 +448,36 @@ fn strip_unstored(headers: &mut HeaderMap, unstored: &[HeaderName]) {
     }
 }
 
-/// The entry a response will be stored as, body still to come.
-fn stored_entry(
-    parts: &response::Parts,
-    miss: &Miss,
-    auth: AuthScope,
-    names: Vec<HeaderName>,
-    lifetime: Lifetime,
-    unstored: &[HeaderName],
-) -> Entry {
-    let mut headers = parts.headers.clone();
-    strip_unstored(&mut headers, unstored);
-    Entry {
-        material: Bytes::copy_from_slice(&miss.key.material),
-        method: miss.method,
-        auth,
-        vary: VaryValues::capture(names, &miss.request_headers),
-        status: parts.status,
-        headers,
-        body: Bytes::new(),
-        stored_at: lifetime.stored_at,
-        fresh_until: lifetime.fresh_until,
-        kept_until: lifetime.kept_until,
-        age_basis: lifetime.age_basis,
-        initial_age: lifetime.initial_age,
-        revalidate: lifetime.revalidate,
-        stale_while_revalidate: lifetime.stale.while_revalidate,
-        stale_if_error: lifetime.stale.if_error,
-        tags: Vec::new(),
+impl Shared {
+    /// The entry a response will be stored as, body still to come.
+    fn stored_entry(
+        &self,
+        parts: &response::Parts,
+        miss: &Miss,
+        auth: AuthScope,
+        names: Vec<HeaderName>,
+        lifetime: Lifetime,
+        unstored: &[HeaderName],
+    ) -> Entry {
+        let mut headers = parts.headers.clone();
+        strip_unstored(&mut headers, unstored);
+        Entry {
+            material: Bytes::copy_from_slice(&miss.key.material),
+            method: miss.method,
+            auth,
+            vary: VaryValues::capture(names, &miss.request_headers),
+            status: parts.status,
+            headers: StoredHeaders::new(headers, self.config.cache_status),
+            body: Bytes::new(),
+            stored_at: lifetime.stored_at,
+            fresh_until: lifetime.fresh_until,
+            kept_until: lifetime.kept_until,
+            age_basis: lifetime.age_basis,
+            initial_age: lifetime.initial_age,
+            revalidate: lifetime.revalidate,
+            stale_while_revalidate: lifetime.stale.while_revalidate,
+            stale_if_error: lifetime.stale.if_error,
+            tags: Vec::new(),
+        }
     }
 }

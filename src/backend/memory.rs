@@ -349,6 +349,7 @@ impl Slot {
 fn entry_weight(e: &Entry) -> usize {
     let headers: usize = e
         .headers
+        .as_map()
         .iter()
         .map(|(n, v)| n.as_str().len() + v.len() + 32)
         .sum();

@@ -440,6 +440,7 @@ mod tests {
     use super::*;
     use crate::backend::{BackendError, BoxFuture, DummyBackend, Ttl};
     use crate::entry::{AuthScope, Revalidate, VaryValues};
+    use crate::headers::stored::StoredHeaders;
 
     /// The memory backend seen only through its byte interface, as a remote
     /// backend is: every value goes through the envelope. Counts its `get`s
@@ -527,7 +528,7 @@ mod tests {
             auth: AuthScope::Anonymous,
             vary: VaryValues::capture(names, req),
             status: StatusCode::OK,
-            headers: HeaderMap::new(),
+            headers: StoredHeaders::new(HeaderMap::new(), true),
             body: Bytes::from_static(body.as_bytes()),
             stored_at: NOW,
             fresh_until: NOW + 60_000,
