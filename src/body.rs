@@ -35,13 +35,14 @@ pin_project! {
     enum Kind<B> {
         Cached { data: Option<Bytes> },
         Passthrough { #[pin] inner: B },
-        Tee { #[pin] inner: B, tee: Tee },
+        // Boxed: a hit's body (and response) stays small to move.
+        Tee { #[pin] inner: B, tee: Box<Tee> },
     }
 }
 
 struct Tee {
     /// `None` once the copy is abandoned (too large, error, trailers) or handed on.
-    collector: Option<Box<Collector>>,
+    collector: Option<Collector>,
     /// The store in progress; the stream's last step waits for it.
     finishing: Option<BoxFuture<'static, ()>>,
     /// The frame (or the end, `Some(None)`) held back until `finishing` is done.
@@ -76,11 +77,11 @@ impl<B> ResponseBody<B> {
         Self {
             kind: Kind::Tee {
                 inner,
-                tee: Tee {
-                    collector: Some(Box::new(collector)),
+                tee: Box::new(Tee {
+                    collector: Some(collector),
                     finishing: None,
                     held: None,
-                },
+                }),
             },
         }
     }
