@@ -30,8 +30,10 @@ impl StoredHeaders {
     pub(crate) fn new(mut fields: HeaderMap, status_slot: bool) -> Self {
         let _ = fields.try_insert(AGE, SLOT);
         let status_slot = status_slot && fields.try_append(CACHE_STATUS, SLOT).is_ok();
+        // Adding the slots grew the field array (doubling it); a clone's is
+        // exactly as long as the fields, which is what every entry then keeps.
         Self {
-            map: fields,
+            map: fields.clone(),
             status_slot,
         }
     }
