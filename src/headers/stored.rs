@@ -75,8 +75,15 @@ impl StoredHeaders {
         age: HeaderValue,
         cache_status: Option<HeaderValue>,
     ) -> HeaderMap {
+        if cache_status.is_none() && self.status_slot {
+            // A layer that sends no `Cache-Status` serving what one that does
+            // stored (a shared backend): no slot to fill.
+            let mut headers = self.fields();
+            let _ = headers.try_insert(AGE, age);
+            return headers;
+        }
         let mut headers = self.map.clone();
-        let (mut age, mut cache_status) = (Some(age), cache_status);
+        let mut age = Some(age);
         // One pass to the slots near the end costs less than two hashed lookups.
         let mut status_slot = None;
         for (name, value) in &mut headers {
@@ -84,31 +91,21 @@ impl StoredHeaders {
                 if let Some(age) = age.take() {
                     *value = age;
                 }
-            } else if name == CACHE_STATUS {
+            } else if name == CACHE_STATUS && self.status_slot {
                 status_slot = Some(value);
             }
         }
-        let drop_slot = match (
-            self.status_slot.then_some(status_slot).flatten(),
-            cache_status.take(),
-        ) {
+        let unslotted = match (status_slot, cache_status) {
             (Some(slot), Some(value)) => {
                 *slot = value;
-                false
+                None
             }
-            (Some(_), None) => true,
-            (None, value) => {
-                cache_status = value;
-                false
-            }
+            (_, value) => value,
         };
-        if drop_slot {
-            drop_last_status(&mut headers);
-        }
         if let Some(age) = age {
             let _ = headers.try_insert(AGE, age);
         }
-        if let Some(value) = cache_status {
+        if let Some(value) = unslotted {
             let _ = headers.try_append(CACHE_STATUS, value);
         }
         headers
