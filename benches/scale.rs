@@ -10,9 +10,9 @@
 //!   max-age=3600`, every body read to the end (that is when it is stored). Live
 //!   bytes after minus before, over N, is the cost of one entry; minus the
 //!   entry's payload (body, stored header names and values, host and path) it is
-//!   the fixed overhead per entry (target: under 256 bytes). moka applies its
-//!   writes in batches: before the "after" figure, `entry_count()` (which runs
-//!   moka's pending tasks) and rounds of hits run until the figure stops moving.
+//!   the fixed overhead per entry (target: under 256 bytes). Before the "after"
+//!   figure, rounds of hits run until the figure stops moving (a first hit
+//!   makes a stored body's buffer shared).
 //!   Each line is followed by the live blocks per entry by requested size, to
 //!   tell which allocations the overhead is made of.
 //! - `scale_hit`: hit latency with 1k, 10k, 100k and 1M entries stored (1 KiB
@@ -22,7 +22,7 @@
 //! - `scale_threads`: hits per second (criterion's `thrpt`, one element per hit)
 //!   on 1 and 2 OS threads sharing one service, each thread on its own
 //!   current-thread runtime: `hot_key` (every thread on one URL: the worst case,
-//!   one entry's reference count and one moka bucket) and `own_keys` (each thread
+//!   one entry's reference count and one shard's lock) and `own_keys` (each thread
 //!   on its own 10k URLs). On two cores, two threads would ideally do twice the
 //!   hits per second of one.
 //!
@@ -288,13 +288,11 @@ fn measure_memory(rt: &tokio::runtime::Runtime, n: usize) -> MemoryFigures {
             payload += res.body().len() + headers + HOST.len() + path.len();
         }
     });
-    // moka inserts into its table at once but queues the bookkeeping (LRU and
-    // timer nodes) until its pending tasks run; its hash table's old arrays go
-    // through crossbeam-epoch's deferred frees. `entry_count()` runs the pending
-    // tasks; lookups (each pins an epoch) let deferred garbage be collected:
-    // hits on one URL, so that only one entry is touched (a first hit makes a
-    // stored body's buffer shared, 24 bytes). Repeat until the figure stops
-    // moving.
+    // Hits on one URL, so that only one entry is touched (a first hit makes a
+    // stored body's buffer shared, 24 bytes), until the figure stops moving:
+    // with an earlier store (moka) this let deferred bookkeeping and frees
+    // settle; the memory backend's own map has none, and the loop now ends
+    // after its second round.
     let mut settle_rounds = 0;
     let mut last = live().0;
     loop {

@@ -59,7 +59,7 @@
 //! | `key_prefix` | empty | `KEY_PREFIX` |
 //! | `version` | 1 | `VERSION` |
 //! | `max_entries` | the backend's: memory 10,000, file 300 | `MAX_ENTRIES`; for memory `0` means no count limit, for file Django's rule (every write culls) |
-//! | `cull_frequency` | 3 | `CULL_FREQUENCY` for `file://` (`0` clears the directory when full); accepted and unused by `memory://`, which evicts by moka's own policy, not by culling 1/N |
+//! | `cull_frequency` | 3 | `CULL_FREQUENCY` for `file://` (`0` clears the directory when full); accepted and unused by `memory://`, which evicts one value at a time by CLOCK, not by culling 1/N |
 //! | `max_bytes` | memory 128 MiB | memory only: the byte limit (`0` = none); an error on `file://` |
 //!
 //! `dummy://` accepts every option and uses none: switching a cache off should

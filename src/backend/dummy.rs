@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Backend, BackendError, BoxFuture, Ttl};
+use super::{Backend, BackendError, BoxFuture, Ttl, ready};
 
 /// A backend that stores nothing (Django's `DummyCache`): every lookup misses.
 ///
@@ -12,10 +12,6 @@ use super::{Backend, BackendError, BoxFuture, Ttl};
 /// Sets are no exception: `set_add` succeeds and `set_take` finds nothing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DummyBackend;
-
-fn ready<T: Send + 'static>(value: T) -> BoxFuture<'static, T> {
-    Box::pin(std::future::ready(value))
-}
 
 impl Backend for DummyBackend {
     fn get<'a>(&'a self, _key: &'a str) -> BoxFuture<'a, Result<Option<Bytes>, BackendError>> {

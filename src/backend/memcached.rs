@@ -994,7 +994,7 @@ impl Backend for MemcachedBackend {
 
     fn close(&self) -> BoxFuture<'_, Result<(), BackendError>> {
         self.inner.disconnect();
-        Box::pin(std::future::ready(Ok(())))
+        super::ready(Ok(()))
     }
 
     fn key_policy(&self) -> KeyPolicy {

@@ -37,6 +37,11 @@ pub use redis::{RedisBackend, RedisBackendBuilder};
 /// object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// An answer known at once, for backends that never wait.
+pub(crate) fn ready<T: Send + 'static>(value: T) -> BoxFuture<'static, T> {
+    Box::pin(std::future::ready(value))
+}
+
 /// How long a value lives in a backend: `None` means it never expires.
 ///
 /// Zero and negative timeouts never reach a backend: [`Cache`](crate::Cache) turns

@@ -1,24 +1,24 @@
+//! The embedded default backend, on [`map::ClockMap`].
+
+mod map;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use moka::Expiry;
-use moka::ops::compute::{CompResult, Op};
-use moka::policy::EvictionPolicy;
-use moka::sync::Cache;
-use std::hash::BuildHasher as _;
 
-use super::{Backend, BackendError, BoxFuture, Ttl, add_delta, parse_integer, set_codec};
+use self::map::{Change, ClockMap, KeyRef, Weighed};
+use super::{Backend, BackendError, BoxFuture, Ttl, add_delta, parse_integer, ready, set_codec};
 use crate::clock::{Clock, SystemClock, unix_millis};
 use crate::entry::{Entry, Index, Stored};
 
-/// The embedded default backend: an in-process cache on [moka], bounded by entry
-/// count and by total bytes.
+/// The embedded default backend: an in-process cache bounded by entry count and
+/// by total bytes, evicting by CLOCK (an approximation of least recently used).
 ///
 /// Response entries are kept decoded, so a hit costs an `Arc` clone and a `Bytes`
-/// clone, never a copy or a parse. Lookups are synchronous (moka's `sync::Cache`:
-/// lock-free reads, short critical sections), which lets the layer answer a hit
+/// clone, never a copy or a parse. Lookups are synchronous (a shared lock on one
+/// of several shards, one table probe), which lets the layer answer a hit
 /// inside `Service::call` without an async state machine. Clones of a
 /// `MemoryBackend` share one store.
 ///
@@ -31,96 +31,20 @@ use crate::entry::{Entry, Index, Stored};
 ///     .build();
 /// # let _ = backend;
 /// ```
-///
-/// [moka]: https://docs.rs/moka
 #[derive(Clone, Debug)]
 pub struct MemoryBackend {
-    cache: Cache<MemKey, Slot, KeyHasher>,
-    /// Decides when byte values expire (response entries carry their own
-    /// freshness, decided by the layer).
+    map: Arc<ClockMap<Slot>>,
+    /// Decides when byte values expire, and when response entries may be
+    /// reclaimed (their freshness is the layer's to decide).
     clock: Arc<dyn Clock>,
-}
-
-/// Hashes [`MemKey`]s for moka's table. A response key is already an xxh3-128
-/// hash: it is mixed with this instance's random keys instead of being hashed
-/// again (SipHash was a tenth of an in-memory hit). Text keys go through xxh3
-/// seeded with the same secret. Both stay unpredictable to clients, so they
-/// cannot aim many keys at one bucket.
-#[derive(Clone)]
-struct KeyHasher {
-    keys: [u64; 2],
-}
-
-impl KeyHasher {
-    fn new() -> Self {
-        let random = std::collections::hash_map::RandomState::new();
-        Self {
-            keys: [random.hash_one(1u8) | 1, random.hash_one(2u8) | 1],
-        }
-    }
-}
-
-impl std::hash::BuildHasher for KeyHasher {
-    type Hasher = MixHasher;
-
-    fn build_hasher(&self) -> MixHasher {
-        MixHasher {
-            keys: self.keys,
-            state: 0,
-        }
-    }
-}
-
-/// See [`KeyHasher`].
-struct MixHasher {
-    keys: [u64; 2],
-    state: u64,
-}
-
-impl std::hash::Hasher for MixHasher {
-    fn finish(&self) -> u64 {
-        self.state
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let h = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.keys[0]);
-        self.state = (self.state ^ h).wrapping_mul(self.keys[1]);
-    }
-
-    fn write_u128(&mut self, n: u128) {
-        #[allow(
-            clippy::cast_possible_truncation,
-            reason = "the two halves of the hash, on purpose"
-        )]
-        let (low, high) = (n as u64, (n >> 64) as u64);
-        let mixed = (low ^ self.keys[0]).wrapping_mul(self.keys[1])
-            ^ (high ^ self.keys[1])
-                .wrapping_mul(self.keys[0])
-                .rotate_left(29);
-        self.state = (self.state ^ mixed).wrapping_mul(self.keys[1]);
-    }
-
-    fn write_isize(&mut self, n: isize) {
-        #[allow(clippy::cast_sign_loss, reason = "an enum discriminant")]
-        let n = n as u64;
-        self.state = (self.state ^ n).wrapping_mul(self.keys[0]).rotate_left(17);
-    }
-}
-
-/// Keys: the low-level API's strings and the response cache's hashed keys live side
-/// by side and can never collide.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum MemKey {
-    Text(Arc<str>),
-    Response(u128),
 }
 
 #[derive(Clone, Debug)]
 enum MemValue {
     Bytes(Bytes),
-    /// A set of [`Backend::set_add`]. Changed in place, and only inside moka's
-    /// per-key compute, which serialises every change to one key; `get` reads
-    /// it in [`set_codec`]'s format.
+    /// A set of [`Backend::set_add`]. Changed in place, and only inside the
+    /// map's per-key compute, which serialises every change to one key; `get`
+    /// reads it in [`set_codec`]'s format.
     Set(Arc<Mutex<Members>>),
     Stored(Stored),
 }
@@ -160,29 +84,9 @@ fn lock(members: &Mutex<Members>) -> MutexGuard<'_, Members> {
 #[derive(Clone, Debug)]
 struct Slot {
     value: MemValue,
-    /// From now, in real time: when moka may reclaim the value (read by
-    /// [`SlotExpiry`]).
-    ttl: Ttl,
-    /// Unix milliseconds on the backend's clock after which a byte value is gone.
+    /// Unix milliseconds on the backend's clock: after it a byte value is gone,
+    /// and a response entry may be reclaimed.
     expires_at: Option<u64>,
-}
-
-struct SlotExpiry;
-
-impl Expiry<MemKey, Slot> for SlotExpiry {
-    fn expire_after_create(&self, _: &MemKey, slot: &Slot, _: Instant) -> Option<Duration> {
-        slot.ttl
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &MemKey,
-        slot: &Slot,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        slot.ttl
-    }
 }
 
 /// Configures a [`MemoryBackend`].
@@ -211,8 +115,10 @@ impl MemoryBackendBuilder {
         self
     }
 
-    /// At most about this many bytes of values, bodies and headers included
-    /// (default 128 MiB); `0` means no byte limit.
+    /// At most about this many bytes, counted as the heap the values and their
+    /// bookkeeping take: bodies, headers, keys and per-entry structures
+    /// (default 128 MiB); `0` means no byte limit. A value heavier than the
+    /// whole limit is not stored.
     #[must_use]
     pub fn max_bytes(mut self, n: u64) -> Self {
         self.max_bytes = (n > 0).then_some(n);
@@ -227,31 +133,13 @@ impl MemoryBackendBuilder {
         self
     }
 
-    /// Builds the backend.
+    /// Builds the backend. When a write goes past a limit, values are evicted
+    /// by CLOCK: expired values first, then values not read since the hand
+    /// last passed. A value just stored is never the one turned away (an
+    /// `add`-based lock relies on it).
     pub fn build(self) -> MemoryBackend {
-        // Strict LRU, as Django's LocMemCache: a value just stored is never the one
-        // turned away (moka's default TinyLFU may refuse a new key when full, which
-        // would break `add`-based locks and make fresh pages vanish).
-        let mut builder = Cache::builder()
-            .eviction_policy(EvictionPolicy::lru())
-            .expire_after(SlotExpiry);
-        // moka bounds one weighted total. To bound both count and bytes, weigh each
-        // value at no less than max_bytes / max_entries: then max_bytes of weight
-        // holds at most max_entries values and at most max_bytes of data.
-        builder = match (self.max_entries, self.max_bytes) {
-            (None, None) => builder,
-            (Some(n), None) => builder.max_capacity(n),
-            (entries, Some(bytes)) => {
-                let floor = entries.map_or(1, |n| (bytes / n).max(1));
-                builder
-                    .max_capacity(bytes)
-                    .weigher(move |_: &MemKey, slot: &Slot| {
-                        u32::try_from(slot.weight().max(floor)).unwrap_or(u32::MAX)
-                    })
-            }
-        };
         MemoryBackend {
-            cache: builder.build_with_hasher(KeyHasher::new()),
+            map: Arc::new(ClockMap::new(self.max_entries, self.max_bytes)),
             clock: self.clock,
         }
     }
@@ -275,63 +163,59 @@ impl MemoryBackend {
         MemoryBackendBuilder::default()
     }
 
-    /// How many values are held, after pending evictions have run.
+    /// How many values are held (expired ones until they are reclaimed).
     pub fn entry_count(&self) -> u64 {
-        self.cache.run_pending_tasks();
-        self.cache.entry_count()
+        self.map.len()
     }
 
-    /// The approximate total size of what is held, in bytes (values weigh at least
-    /// their share of the byte limit), after pending evictions have run.
+    /// The approximate heap held, in bytes: what the byte limit counts.
     pub fn weighted_size(&self) -> u64 {
-        self.cache.run_pending_tasks();
-        self.cache.weighted_size()
+        self.map.weighted_size()
     }
 
     pub(crate) fn get_stored(&self, key: u128) -> Option<Stored> {
-        match self.cache.get(&MemKey::Response(key))?.value {
-            MemValue::Stored(s) => Some(s),
-            MemValue::Bytes(_) | MemValue::Set(_) => None,
-        }
+        self.map
+            .read(KeyRef::Response(key), |slot| match &slot.value {
+                MemValue::Stored(s) => Some(s.clone()),
+                MemValue::Bytes(_) | MemValue::Set(_) => None,
+            })
+            .flatten()
     }
 
+    /// Stores a response entry or index; `ttl` (from now, on the backend's
+    /// clock) is when it may be reclaimed.
     pub(crate) fn put_stored(&self, key: u128, value: Stored, ttl: Duration) {
+        let now = self.now();
         let slot = Slot {
             value: MemValue::Stored(value),
-            ttl: Some(ttl),
-            expires_at: None,
+            expires_at: Some(now.saturating_add(millis(ttl))),
         };
-        self.cache.insert(MemKey::Response(key), slot);
+        self.map.insert(KeyRef::Response(key), now, slot);
     }
 
     pub(crate) fn delete_stored(&self, key: u128) {
-        self.cache.invalidate(&MemKey::Response(key));
+        self.map.remove(KeyRef::Response(key), self.now());
     }
 
     /// Removes every stored response entry `remove` picks; returns them. A scan
     /// of the whole cache: the response store's tag purge, which must not
-    /// depend on an index that LRU eviction could drop.
-    pub(crate) fn remove_stored_where(
-        &self,
-        remove: impl Fn(&crate::entry::Entry) -> bool,
-    ) -> Vec<Arc<crate::entry::Entry>> {
-        let mut removed = Vec::new();
-        for (key, slot) in &self.cache {
-            if let MemValue::Stored(Stored::Entry(entry)) = &slot.value
-                && remove(entry)
-            {
-                self.cache.invalidate(key.as_ref());
-                removed.push(entry.clone());
-            }
-        }
-        removed
+    /// depend on an index that eviction could drop.
+    pub(crate) fn remove_stored_where(&self, remove: impl Fn(&Entry) -> bool) -> Vec<Arc<Entry>> {
+        self.map
+            .remove_where(
+                |slot| matches!(&slot.value, MemValue::Stored(Stored::Entry(e)) if remove(e)),
+            )
+            .into_iter()
+            .filter_map(|slot| match slot.value {
+                MemValue::Stored(Stored::Entry(entry)) => Some(entry),
+                _ => None,
+            })
+            .collect()
     }
 }
 
-impl Slot {
-    /// Approximate heap footprint, for the byte limit.
+impl Weighed for Slot {
     fn weight(&self) -> u64 {
-        const OVERHEAD: usize = 96;
         let size = match &self.value {
             MemValue::Bytes(b) => b.len(),
             // Two handles per member (order and index) and the hash slot.
@@ -342,16 +226,25 @@ impl Slot {
             MemValue::Stored(Stored::Entry(e)) => entry_weight(e),
             MemValue::Stored(Stored::Index(i)) => index_weight(i),
         };
-        u64::try_from(size + OVERHEAD).unwrap_or(u64::MAX)
+        u64::try_from(size).unwrap_or(u64::MAX)
+    }
+
+    fn deadline(&self) -> u64 {
+        self.expires_at.unwrap_or(u64::MAX)
     }
 }
 
+/// An entry's heap, from the layout `benches/scale.rs` measures: the `Arc`
+/// block, a header-map bucket and index per field (beside the names and
+/// values), the key material, the Vary'd values, the tags and the body.
 fn entry_weight(e: &Entry) -> usize {
+    const ARC: usize = 16;
+    const HEADER_FIELD: usize = 112;
     let headers: usize = e
         .headers
         .as_map()
         .iter()
-        .map(|(n, v)| n.as_str().len() + v.len() + 32)
+        .map(|(n, v)| n.as_str().len() + v.len() + HEADER_FIELD)
         .sum();
     let vary: usize = e
         .vary
@@ -359,7 +252,8 @@ fn entry_weight(e: &Entry) -> usize {
         .iter()
         .map(|v| v.as_ref().map_or(0, Bytes::len) + 40)
         .sum();
-    256 + e.body.len() + e.material.len() + headers + vary
+    let tags: usize = e.tags.iter().map(|t| t.len() + 24).sum();
+    std::mem::size_of::<Entry>() + ARC + e.body.len() + e.material.len() + headers + vary + tags
 }
 
 fn index_weight(i: &Index) -> usize {
@@ -375,7 +269,6 @@ impl MemoryBackend {
     fn byte_slot(&self, value: Bytes, ttl: Ttl) -> Slot {
         Slot {
             value: MemValue::Bytes(value),
-            ttl,
             expires_at: ttl.map(|d| self.now().saturating_add(millis(d))),
         }
     }
@@ -403,10 +296,9 @@ impl MemoryBackend {
         }
     }
 
-    /// The time to live, from now in real time, that lets moka reclaim a value
-    /// expiring at `expires_at` on the backend's clock.
-    fn remaining(&self, expires_at: Option<u64>) -> Ttl {
-        expires_at.map(|at| Duration::from_millis(at.saturating_sub(self.now()).max(1)))
+    /// One change to a text key, serialised with every other change to it.
+    fn compute<R>(&self, key: &str, f: impl FnOnce(Option<&Slot>) -> (Change<Slot>, R)) -> R {
+        self.map.compute(KeyRef::Text(key), self.now(), f)
     }
 }
 
@@ -414,26 +306,24 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn text(key: &str) -> MemKey {
-    MemKey::Text(key.into())
-}
-
 impl Backend for MemoryBackend {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Bytes>, BackendError>> {
-        let key = text(key);
-        let found = self.cache.get(&key);
-        let value = found.as_ref().and_then(|slot| self.readable(slot));
-        if found.is_some() && value.is_none() {
-            // Expired by the clock: remove it, unless a write replaced it meanwhile.
-            self.cache.entry(key).and_compute_with(|e| match e {
-                Some(e) if !self.alive(e.value()) => Op::Remove,
-                _ => Op::Nop,
-            });
-        }
-        Box::pin(std::future::ready(Ok(value)))
+        let value = match self.map.read(KeyRef::Text(key), |slot| self.readable(slot)) {
+            Some(Some(value)) => Some(value),
+            Some(None) => {
+                // Expired by the clock: remove it, unless a write replaced it meanwhile.
+                self.compute(key, |slot| match slot {
+                    Some(slot) if !self.alive(slot) => (Change::Remove, ()),
+                    _ => (Change::Keep, ()),
+                });
+                None
+            }
+            None => None,
+        };
+        ready(Ok(value))
     }
 
-    // Writes go through moka's per-key compute, like `add`, `touch` and `incr`, so
+    // Writes go through the per-key compute, like `add`, `touch` and `incr`, so
     // that they are serialised with them: an `incr` never overwrites a `set`.
     fn set<'a>(
         &'a self,
@@ -442,10 +332,8 @@ impl Backend for MemoryBackend {
         ttl: Ttl,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         let slot = self.byte_slot(value, ttl);
-        self.cache
-            .entry(text(key))
-            .and_compute_with(|_| Op::Put(slot));
-        Box::pin(std::future::ready(Ok(())))
+        self.compute(key, |_| (Change::Put(slot), ()));
+        ready(Ok(()))
     }
 
     fn add<'a>(
@@ -455,91 +343,71 @@ impl Backend for MemoryBackend {
         ttl: Ttl,
     ) -> BoxFuture<'a, Result<bool, BackendError>> {
         let slot = self.byte_slot(value, ttl);
-        let result = self
-            .cache
-            .entry(text(key))
-            .and_compute_with(|existing| match existing {
-                Some(e) if self.alive(e.value()) => Op::Nop,
-                _ => Op::Put(slot),
-            });
-        let added = matches!(
-            result,
-            CompResult::Inserted(_) | CompResult::ReplacedWith(_)
-        );
-        Box::pin(std::future::ready(Ok(added)))
+        let added = self.compute(key, |existing| match existing {
+            Some(e) if self.alive(e) => (Change::Keep, false),
+            _ => (Change::Put(slot), true),
+        });
+        ready(Ok(added))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, BackendError>> {
-        let result = self
-            .cache
-            .entry(text(key))
-            .and_compute_with(|e| if e.is_some() { Op::Remove } else { Op::Nop });
-        let live = matches!(result, CompResult::Removed(e) if self.alive(e.value()));
-        Box::pin(std::future::ready(Ok(live)))
+        let live = self.compute(key, |existing| match existing {
+            Some(e) => (Change::Remove, self.alive(e)),
+            None => (Change::Keep, false),
+        });
+        ready(Ok(live))
     }
 
     fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> BoxFuture<'a, Result<bool, BackendError>> {
-        let result = self
-            .cache
-            .entry(text(key))
-            .and_compute_with(|existing| match existing {
-                Some(e) if self.alive(e.value()) => {
-                    // The same value (a set keeps its members), a new expiry.
-                    let expires_at = ttl.map(|d| self.now().saturating_add(millis(d)));
-                    Op::Put(Slot {
-                        value: e.value().value.clone(),
-                        ttl,
-                        expires_at,
-                    })
-                }
-                Some(_) => Op::Remove,
-                None => Op::Nop,
-            });
-        let touched = matches!(result, CompResult::ReplacedWith(_));
-        Box::pin(std::future::ready(Ok(touched)))
+        let touched = self.compute(key, |existing| match existing {
+            // The same value (a set keeps its members), a new expiry.
+            Some(e) if self.alive(e) => {
+                let slot = Slot {
+                    value: e.value.clone(),
+                    expires_at: ttl.map(|d| self.now().saturating_add(millis(d))),
+                };
+                (Change::Put(slot), true)
+            }
+            Some(_) => (Change::Remove, false),
+            None => (Change::Keep, false),
+        });
+        ready(Ok(touched))
     }
 
     fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Result<i64, BackendError>> {
-        let mut outcome = Err(BackendError::KeyNotFound);
-        self.cache.entry(text(key)).and_compute_with(|existing| {
-            let Some(entry) = existing else {
-                return Op::Nop;
+        let outcome = self.compute(key, |existing| {
+            let Some(slot) = existing else {
+                return (Change::Keep, Err(BackendError::KeyNotFound));
             };
-            let slot = entry.value();
             if !self.alive(slot) {
-                return Op::Remove;
+                return (Change::Remove, Err(BackendError::KeyNotFound));
             }
             let MemValue::Bytes(value) = &slot.value else {
-                outcome = Err(BackendError::NotAnInteger);
-                return Op::Nop;
+                return (Change::Keep, Err(BackendError::NotAnInteger));
             };
             match parse_integer(value).and_then(|n| add_delta(n, delta)) {
+                // Same expiry, on the backend's clock.
                 Ok(n) => {
-                    outcome = Ok(n);
-                    // Same expiry: the remaining time, on the backend's clock.
-                    Op::Put(Slot {
+                    let slot = Slot {
                         value: MemValue::Bytes(Bytes::from(n.to_string())),
-                        ttl: self.remaining(slot.expires_at),
                         expires_at: slot.expires_at,
-                    })
+                    };
+                    (Change::Put(slot), Ok(n))
                 }
-                Err(error) => {
-                    outcome = Err(error);
-                    Op::Nop
-                }
+                Err(error) => (Change::Keep, Err(error)),
             }
         });
-        Box::pin(std::future::ready(outcome))
+        ready(outcome)
     }
 
     fn clear(&self) -> BoxFuture<'_, Result<(), BackendError>> {
-        self.cache.invalidate_all();
-        Box::pin(std::future::ready(Ok(())))
+        self.map.clear();
+        ready(Ok(()))
     }
 
     /// One per-key compute: the members are added in place and the slot put
     /// back with the later of its expiry and `now + ttl`, so concurrent adds
-    /// (serialised by moka on the key) all land.
+    /// (serialised on the key) all land.
     fn set_add<'a>(
         &'a self,
         key: &'a str,
@@ -547,11 +415,8 @@ impl Backend for MemoryBackend {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         let until = self.now().saturating_add(millis(ttl));
-        self.cache.entry(text(key)).and_compute_with(|existing| {
-            let live = existing
-                .as_ref()
-                .map(|e| e.value())
-                .filter(|s| self.alive(s));
+        self.compute(key, |existing| {
+            let live = existing.filter(|s| self.alive(s));
             let (members, expires_at) = match live {
                 // A set, or bytes in set_codec's format (the trait's
                 // default wrote them): kept, with their expiry if later.
@@ -572,26 +437,24 @@ impl Backend for MemoryBackend {
                 None => (Arc::default(), Some(until)),
             };
             lock(&members).insert(member);
-            Op::Put(Slot {
+            let slot = Slot {
                 value: MemValue::Set(members),
-                ttl: self.remaining(expires_at),
                 expires_at,
-            })
+            };
+            (Change::Put(slot), ())
         });
-        Box::pin(std::future::ready(Ok(())))
+        ready(Ok(()))
     }
 
     /// One per-key compute that removes the set and copies its members out,
     /// so an add is either in what is returned or runs after, on a new set.
     fn set_take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<Bytes>, BackendError>> {
-        let mut members = Vec::new();
-        self.cache.entry(text(key)).and_compute_with(|existing| {
-            let Some(entry) = existing else {
-                return Op::Nop;
+        let members = self.compute(key, |existing| {
+            let Some(slot) = existing else {
+                return (Change::Keep, Vec::new());
             };
-            let slot = entry.value();
-            if self.alive(slot) {
-                members = match &slot.value {
+            let members = if self.alive(slot) {
+                match &slot.value {
                     // A copy: a `get` that read the slot before keeps a
                     // consistent view.
                     MemValue::Set(m) => lock(m).order.clone(),
@@ -599,11 +462,13 @@ impl Backend for MemoryBackend {
                         .map(|set| set.members)
                         .unwrap_or_default(),
                     MemValue::Stored(_) => Vec::new(),
-                };
-            }
-            Op::Remove
+                }
+            } else {
+                Vec::new()
+            };
+            (Change::Remove, members)
         });
-        Box::pin(std::future::ready(Ok(members)))
+        ready(Ok(members))
     }
 
     fn as_memory(&self) -> Option<&MemoryBackend> {
@@ -644,9 +509,7 @@ mod tests {
                 b.get(&format!("old{i}")).await.unwrap();
             }
         }
-        b.cache.run_pending_tasks();
         assert!(b.add("lock", Bytes::from_static(b"1"), None).await.unwrap());
-        b.cache.run_pending_tasks();
         assert_eq!(b.get("lock").await.unwrap().as_deref(), Some(&b"1"[..]));
         assert!(!b.add("lock", Bytes::from_static(b"2"), None).await.unwrap());
         assert!(b.entry_count() <= 10);
@@ -723,7 +586,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            b.cache.get(&text("s")).map(|slot| slot.expires_at),
+            b.map.read(KeyRef::Text("s"), |slot| slot.expires_at),
             Some(None),
             "a value that never expires keeps never expiring"
         );
