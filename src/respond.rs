@@ -152,8 +152,14 @@ pub(crate) fn serve<B>(
 
 /// Seconds of freshness left (negative once stale).
 pub(crate) fn ttl_secs(fresh_until: u64, now_ms: u64) -> i64 {
-    let ttl = (i128::from(fresh_until) - i128::from(now_ms)) / 1000;
-    i64::try_from(ttl).unwrap_or(i64::MAX)
+    // In u64, truncating toward zero on both sides (a 128-bit division was a
+    // fiftieth of a hit); a u64 of milliseconds over 1000 always fits an i64.
+    let secs = |ms: u64| i64::try_from(ms / 1000).unwrap_or(i64::MAX);
+    if fresh_until >= now_ms {
+        secs(fresh_until - now_ms)
+    } else {
+        -secs(now_ms - fresh_until)
+    }
 }
 
 /// `Age` for a hit. Django's arithmetic when the stored response has an integer
