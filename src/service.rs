@@ -461,6 +461,14 @@ impl Shared {
     /// A usable stored response, or why the request must go to the inner service.
     fn settle(&self, lookup: Lookup, request: &CacheableRequest, now_ms: u64) -> Settled {
         let forward = match lookup {
+            // Past its keep time: stale, and of no further use (no stale
+            // serving, no revalidation, not even under `max-stale`), whether
+            // or not the backend has reclaimed it yet (the memory backend
+            // reclaims lazily).
+            Lookup::Found(entry) if entry.kept_until <= now_ms => Forward {
+                fwd: Fwd::Stale,
+                stale: None,
+            },
             Lookup::Found(entry) => {
                 let judgement = match self.config.mode {
                     Mode::App if entry.fresh_until > now_ms => Judgement::Fresh,

@@ -866,6 +866,31 @@ async fn request_max_stale_without_a_value_accepts_any_staleness() {
     assert_eq!(b, "body 1");
 }
 
+/// `max-stale` accepts any staleness only while the cache keeps the response:
+/// past freshness plus the keep time (one hour by default) it is gone, even
+/// from a backend that has not reclaimed it yet (the memory backend reclaims
+/// lazily, on writes).
+#[tokio::test]
+async fn request_max_stale_without_a_value_ends_with_the_keep_time() {
+    let clock = clock();
+    let log = Log::default();
+    let svc = stored_max_age_60(&clock, &log).await;
+    at(&clock, 60 + 3600 - 1);
+    let (_, b) = send(&svc, get("/p").header("cache-control", "max-stale")).await;
+    assert_eq!((log.calls(), &b[..]), (1, &b"body 1"[..]), "still kept");
+    at(&clock, 60 + 3600);
+    let (p, b) = send(&svc, get("/p").header("cache-control", "max-stale")).await;
+    assert_eq!(
+        (log.calls(), &b[..]),
+        (2, &b"body 2"[..]),
+        "past the keep time"
+    );
+    assert_eq!(
+        p.headers.get("cache-status").and_then(|v| v.to_str().ok()),
+        Some("tower-response-cache; fwd=stale; fwd-status=200; stored; ttl=60")
+    );
+}
+
 /// How many calls reached the origin when a response with `cache_control`,
 /// stored at T0, is asked for at +100 s with `max-stale=100`.
 async fn calls_with_max_stale_on(cache_control: &'static str) -> usize {

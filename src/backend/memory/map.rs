@@ -155,7 +155,7 @@ impl<V> Shard<V> {
         self.table.insert_unique(hash, at, |&i| nodes[i].hash);
     }
 
-    /// Removes the node at `at`; the last node takes its place.
+    /// Removes the node at `at`; the last node (the newest) takes its place.
     fn remove_at(&mut self, at: usize) -> Node<V> {
         if let Ok(entry) = self.table.find_entry(self.nodes[at].hash, |&i| i == at) {
             entry.remove();
@@ -169,29 +169,36 @@ impl<V> Shard<V> {
         self.nodes.swap_remove(at)
     }
 
-    /// CLOCK: from the hand, the first node that has expired or is not
-    /// referenced, clearing the bits it passes. The node hashed `keep` (the
-    /// value just stored) is passed over. Two turns at most: the first may only
-    /// clear bits.
-    fn victim(&mut self, now: u64, keep: u64) -> Option<usize> {
+    /// CLOCK: removes, from the hand on, the first node that has expired or
+    /// is not referenced, clearing the bits it passes. The node hashed `keep`
+    /// (the value just stored) is passed over. Two turns at most: the first
+    /// may only clear bits.
+    fn evict_one(&mut self, now: u64, keep: u64) -> Option<Node<V>> {
         for _ in 0..2 * self.nodes.len() {
             if self.hand >= self.nodes.len() {
                 self.hand = 0;
             }
             let node = &mut self.nodes[self.hand];
-            if node.deadline <= now {
-                return Some(self.hand);
-            }
-            if node.hash != keep {
+            let expired = node.deadline <= now;
+            if expired || node.hash != keep {
                 let referenced = node.referenced.get_mut();
-                if !*referenced {
-                    return Some(self.hand);
+                if expired || !*referenced {
+                    return Some(self.take_at_hand());
                 }
                 *referenced = false;
             }
             self.hand += 1;
         }
         None
+    }
+
+    /// Removes the node under the hand, which then passes the node moved into
+    /// its place: that is the newest node, and it gets a whole turn before
+    /// the hand comes back to it, as if it had been stored behind the hand.
+    fn take_at_hand(&mut self) -> Node<V> {
+        let node = self.remove_at(self.hand);
+        self.hand += 1;
+        node
     }
 
     /// The node under the hand if it has expired, and the hand moves on: a
@@ -201,9 +208,8 @@ impl<V> Shard<V> {
         if self.hand >= self.nodes.len() {
             self.hand = 0;
         }
-        let node = self.nodes.get(self.hand)?;
-        if node.deadline <= now {
-            return Some(self.remove_at(self.hand));
+        if self.nodes.get(self.hand)?.deadline <= now {
+            return Some(self.take_at_hand());
         }
         self.hand += 1;
         None
@@ -343,16 +349,23 @@ impl<V: Weighed> ClockMap<V> {
             return result;
         }
         let deadline = value.deadline();
-        self.bytes.fetch_add(weight, Ordering::Relaxed);
         if let Some(at) = found {
             let node = &mut shard.nodes[at];
-            self.bytes.fetch_sub(node.weight, Ordering::Relaxed);
+            // One change, so no other thread sees both weights counted.
+            if weight >= node.weight {
+                self.bytes
+                    .fetch_add(weight - node.weight, Ordering::Relaxed);
+            } else {
+                self.bytes
+                    .fetch_sub(node.weight - weight, Ordering::Relaxed);
+            }
             node.value = value;
             node.weight = weight;
             node.deadline = deadline;
             *node.referenced.get_mut() = true;
         } else {
             self.len.fetch_add(1, Ordering::Relaxed);
+            self.bytes.fetch_add(weight, Ordering::Relaxed);
             shard.push(Node {
                 hash,
                 key: key.into(),
@@ -430,16 +443,18 @@ impl<V: Weighed> ClockMap<V> {
             || self.max_bytes.is_some_and(|max| self.weighted_size() > max)
     }
 
-    /// Evicts until both limits hold, one victim per shard in turn; the value
-    /// hashed `keep` stays. Stops when no shard has anything to give.
+    /// Evicts until both limits hold, one victim per shard in turn (from a
+    /// shard that moves on with every call, then each shard in order, so one
+    /// call visits them all); the value hashed `keep` stays. Stops when no
+    /// shard has anything to give.
     fn evict(&self, now: u64, keep: u64) {
+        let mut turn = self.next_victim.fetch_add(1, Ordering::Relaxed);
         let mut empty_turns = 0;
         while self.over() && empty_turns < self.shards.len() {
-            let turn = self.next_victim.fetch_add(1, Ordering::Relaxed);
             let mut shard = write(&self.shards[turn % self.shards.len()]);
-            match shard.victim(now, keep) {
-                Some(at) => {
-                    let node = shard.remove_at(at);
+            turn = turn.wrapping_add(1);
+            match shard.evict_one(now, keep) {
+                Some(node) => {
                     self.forget(&node);
                     empty_turns = 0;
                 }
@@ -564,6 +579,26 @@ mod tests {
             .filter(|&i| map.read(KeyRef::Text(&text(i)), |_| ()).is_some())
             .count();
         assert_eq!(left, unread - 4, "the unread values went instead");
+    }
+
+    /// A value stored into a full cache whose older values were all read
+    /// since the last sweep (so the sweep clears them all and evicts one, and
+    /// the new value takes its place) is not the next write's victim.
+    #[test]
+    fn a_value_just_stored_survives_the_next_write() {
+        let map = ClockMap::new(Some(10), None);
+        for i in 0..10 {
+            map.insert(KeyRef::Text(&text(i)), 0, v(0));
+        }
+        // One sweep clears every bit; then all but one old value are read.
+        map.insert(KeyRef::Text("first"), 0, v(0));
+        for i in 0..10 {
+            map.read(KeyRef::Text(&text(i)), |_| ());
+        }
+        map.insert(KeyRef::Text("lock"), 0, v(0));
+        map.insert(KeyRef::Text("x"), 0, v(0));
+        assert!(map.read(KeyRef::Text("lock"), |_| ()).is_some());
+        assert_eq!(map.len(), 10);
     }
 
     #[test]
