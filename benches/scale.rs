@@ -292,7 +292,7 @@ fn measure_memory(rt: &tokio::runtime::Runtime, n: usize) -> MemoryFigures {
     // stored body's buffer shared, 24 bytes), until the figure stops moving:
     // with an earlier store (moka) this let deferred bookkeeping and frees
     // settle; the memory backend's own map has none, and the loop now ends
-    // after its second round.
+    // after its first round.
     let mut settle_rounds = 0;
     let mut last = live().0;
     loop {

@@ -75,11 +75,7 @@ impl Clock for ManualClock {
 
 /// Milliseconds since the Unix epoch, saturating at both ends.
 pub(crate) fn unix_millis(t: SystemTime) -> u64 {
-    // Seconds and milliseconds apart: `as_millis` is a 128-bit division, read
-    // on every hit.
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| {
-        d.as_secs()
-            .saturating_mul(1000)
-            .saturating_add(u64::from(d.subsec_millis()))
-    })
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }

@@ -179,13 +179,11 @@ impl<V> Shard<V> {
                 self.hand = 0;
             }
             let node = &mut self.nodes[self.hand];
-            let expired = node.deadline <= now;
-            if expired || node.hash != keep {
-                let referenced = node.referenced.get_mut();
-                if expired || !*referenced {
-                    return Some(self.take_at_hand());
-                }
-                *referenced = false;
+            // Expired, or (not `keep`) unreferenced; a referenced bit passed is cleared.
+            let evict = node.deadline <= now
+                || (node.hash != keep && !std::mem::replace(node.referenced.get_mut(), false));
+            if evict {
+                return Some(self.take_at_hand());
             }
             self.hand += 1;
         }
@@ -391,11 +389,13 @@ impl<V: Weighed> ClockMap<V> {
     }
 
     /// Removes a key's value; returns it.
-    pub(super) fn remove(&self, key: KeyRef<'_>, now: u64) -> Option<V>
-    where
-        V: Clone,
-    {
-        self.compute(key, now, |found| (Change::Remove, found.cloned()))
+    pub(super) fn remove(&self, key: KeyRef<'_>) -> Option<V> {
+        let hash = self.hasher.hash(key);
+        let mut shard = write(self.shard(hash));
+        let at = shard.find(hash, key)?;
+        let node = shard.remove_at(at);
+        self.forget(&node);
+        Some(node.value)
     }
 
     /// Removes every value `remove` picks; returns them. Each shard is locked
@@ -507,8 +507,8 @@ mod tests {
         assert_eq!(map.len(), 3);
         map.insert(KeyRef::Text("a"), 0, v(4));
         assert_eq!(map.len(), 3, "a replacement is not a new value");
-        assert_eq!(map.remove(KeyRef::Text("a"), 0), Some(v(4)));
-        assert_eq!(map.remove(KeyRef::Text("a"), 0), None);
+        assert_eq!(map.remove(KeyRef::Text("a")), Some(v(4)));
+        assert_eq!(map.remove(KeyRef::Text("a")), None);
         assert_eq!(map.read(KeyRef::Response(7), |v| v.weight), Some(2));
         map.clear();
         assert_eq!((map.len(), map.weighted_size()), (0, 0));
@@ -524,7 +524,7 @@ mod tests {
             map.insert(KeyRef::Text(&text(i)), 0, v(0));
         }
         for i in (0..2_000).step_by(3) {
-            assert!(map.remove(KeyRef::Text(&text(i)), 0).is_some());
+            assert!(map.remove(KeyRef::Text(&text(i))).is_some());
         }
         for i in 0..2_000 {
             let found = map.read(KeyRef::Text(&text(i)), |_| ()).is_some();

@@ -194,7 +194,7 @@ impl MemoryBackend {
     }
 
     pub(crate) fn delete_stored(&self, key: u128) {
-        self.map.remove(KeyRef::Response(key), self.now());
+        self.map.remove(KeyRef::Response(key));
     }
 
     /// Removes every stored response entry `remove` picks; returns them. A scan
