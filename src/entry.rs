@@ -154,14 +154,14 @@ pub(crate) enum DecodeError {
 }
 
 const MAGIC: &[u8; 4] = b"TRC\x00";
-const FORMAT_VERSION: u8 = 3;
+const FORMAT_VERSION: u8 = 4;
 const KIND_ENTRY: u8 = 1;
 const KIND_INDEX: u8 = 2;
 
 /// Serialises a stored value into the versioned envelope.
 pub(crate) fn encode(value: &Stored) -> Bytes {
     let mut w = BytesMut::with_capacity(match value {
-        Stored::Entry(e) => 128 + e.body.len() + e.material.len() + 64 * e.headers.as_map().len(),
+        Stored::Entry(e) => 128 + e.body.len() + e.material.len() + 64 * e.headers.len(),
         Stored::Index(i) => 32 + 64 * i.variants.len(),
     });
     w.put_slice(MAGIC);
@@ -201,8 +201,8 @@ fn put_entry(w: &mut BytesMut, e: &Entry) {
         }
     }
     w.put_u16(e.status.as_u16());
-    put_len(w, e.headers.as_map().len());
-    for (name, value) in e.headers.as_map() {
+    put_len(w, e.headers.len());
+    for (name, value) in e.headers.iter() {
         put_bytes(w, name.as_str().as_bytes());
         put_bytes(w, value.as_bytes());
     }
@@ -394,7 +394,7 @@ impl Reader {
                 .map_err(|_| DecodeError::Invalid("too many headers"))?;
         }
         let headers = match self.u8()? {
-            flag @ 0..=1 => StoredHeaders::from_encoded(headers, flag == 1),
+            flag @ 0..=1 => StoredHeaders::new(headers, flag == 1),
             _ => return Err(DecodeError::Invalid("status slot flag")),
         };
         let body = self.bytes()?;

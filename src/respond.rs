@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use crate::body::ResponseBody;
 use crate::cache_status::{self, Fwd};
 use crate::entry::{AgeBasis, Entry, StoredMethod};
-use crate::headers::conditional::{is_not_modified, not_modified_headers};
+use crate::headers::conditional::{is_conditional, is_not_modified, not_modified_headers};
 use crate::headers::interned::Interned;
 use crate::key::{PrimaryKey, StoreKey};
 use crate::layer::Shared;
@@ -120,30 +120,32 @@ pub(crate) fn serve<B>(
 ) -> Response<ResponseBody<B>> {
     static AGES: Interned = Interned::new("");
     let age = AGES.get(age(entry, now_ms));
-    let stored = entry.headers.as_map();
-    let (status, headers, body) =
-        if entry.status == StatusCode::OK && is_not_modified(request_headers, stored) {
-            let mut headers = not_modified_headers(stored);
-            let _ = headers.try_insert(AGE, age);
-            if let Some(value) = cache_status {
-                let _ = headers.try_append(CACHE_STATUS, value);
-            }
-            (StatusCode::NOT_MODIFIED, headers, ResponseBody::empty())
-        } else if method == StoredMethod::Head {
-            let mut headers = entry.headers.to_response(age, cache_status);
-            // A stored GET's length, which an empty HEAD body cannot imply. (A
-            // stored HEAD has no body to count: it keeps what it was sent with.)
-            if entry.method == StoredMethod::Get && !headers.contains_key(CONTENT_LENGTH) {
-                let _ = headers.try_insert(CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
-            }
-            (entry.status, headers, ResponseBody::empty())
-        } else {
-            (
-                entry.status,
-                entry.headers.to_response(age, cache_status),
-                ResponseBody::cached(entry.body.clone()),
-            )
-        };
+    // The stored fields as a map only for a request that has conditions.
+    let not_modified = (entry.status == StatusCode::OK && is_conditional(request_headers))
+        .then(|| entry.headers.fields())
+        .filter(|stored| is_not_modified(request_headers, stored));
+    let (status, headers, body) = if let Some(stored) = not_modified {
+        let mut headers = not_modified_headers(&stored);
+        let _ = headers.try_insert(AGE, age);
+        if let Some(value) = cache_status {
+            let _ = headers.try_append(CACHE_STATUS, value);
+        }
+        (StatusCode::NOT_MODIFIED, headers, ResponseBody::empty())
+    } else if method == StoredMethod::Head {
+        let mut headers = entry.headers.to_response(age, cache_status);
+        // A stored GET's length, which an empty HEAD body cannot imply. (A
+        // stored HEAD has no body to count: it keeps what it was sent with.)
+        if entry.method == StoredMethod::Get && !headers.contains_key(CONTENT_LENGTH) {
+            let _ = headers.try_insert(CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
+        }
+        (entry.status, headers, ResponseBody::empty())
+    } else {
+        (
+            entry.status,
+            entry.headers.to_response(age, cache_status),
+            ResponseBody::cached(entry.body.clone()),
+        )
+    };
     let mut res = Response::new(body);
     *res.status_mut() = status;
     *res.headers_mut() = headers;

@@ -262,7 +262,7 @@ impl CacheableRequest {
                     .append(SURROGATE_CAPABILITY, surrogate.capability.clone());
             }
             if let Some(stale) = &forward.stale {
-                validated = add_validators(&mut self.parts.headers, stale.headers.as_map());
+                validated = add_validators(&mut self.parts.headers, &stale.headers.fields());
             }
         }
         let miss = Miss {

@@ -57,12 +57,7 @@ fn if_none_match(request: &HeaderMap) -> IfNoneMatch<'_> {
 /// - Otherwise a valid `If-Modified-Since` gives 304 when the stored
 ///   `Last-Modified` is not later than it.
 pub(crate) fn is_not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
-    // Most requests carry neither condition: one pass over the names (cheap
-    // comparisons of standard headers) saves the hashed lookups below.
-    if !request
-        .keys()
-        .any(|name| name == IF_NONE_MATCH || name == IF_MODIFIED_SINCE)
-    {
+    if !is_conditional(request) {
         return false;
     }
     match if_none_match(request) {
@@ -87,6 +82,16 @@ pub(crate) fn is_not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
         .get(LAST_MODIFIED)
         .and_then(parse_http_date)
         .is_some_and(|last_modified| last_modified <= ims)
+}
+
+/// Whether the request carries `If-None-Match` or `If-Modified-Since`. Most
+/// carry neither: one pass over the names (cheap comparisons of standard
+/// headers) spares them the hashed lookups of [`is_not_modified`], and a hit the
+/// stored fields' map.
+pub(crate) fn is_conditional(request: &HeaderMap) -> bool {
+    request
+        .keys()
+        .any(|name| name == IF_NONE_MATCH || name == IF_MODIFIED_SINCE)
 }
 
 /// The headers of a 304 built from a stored response: only `Cache-Control`,

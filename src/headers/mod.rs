@@ -10,6 +10,7 @@ pub(crate) mod conditional;
 pub(crate) mod http_date;
 pub(crate) mod interned;
 pub(crate) mod list;
+pub(crate) mod shape;
 pub(crate) mod stored;
 pub(crate) mod structured;
 pub(crate) mod vary;

@@ -1,131 +1,139 @@
 //! [`StoredHeaders`]: a stored response's header fields, laid out so that a hit
-//! copies them once and changes two values in place.
+//! copies them once and writes every value in one pass.
 //!
 //! Every hit adds `Age` and, by default, a `Cache-Status` entry. Appending them
-//! to a copy of the stored map grows it (a reallocation, two hashed inserts),
-//! and building a fresh map hashes every field again: either was a fifth of
-//! the layer's cost of an in-memory hit. So the stored map already ends with
-//! both fields as placeholders ("slots"), and a hit overwrites them in its copy.
+//! to a copy of a map grows it (a reallocation, two hashed inserts), and
+//! building a fresh map hashes every field again: either was a fifth of the
+//! layer's cost of an in-memory hit. So the names are laid out once, with both
+//! fields as placeholders ("slots"), in a [`Shape`] that entries with the same
+//! names share; an entry keeps only its values, and a hit clones the shape's
+//! map and writes the values and the slots into the copy.
+
+use std::sync::Arc;
 
 use http::header::{AGE, CACHE_STATUS};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
-/// The header fields of a stored response, with an `Age` slot and, when the
-/// storing layer adds `Cache-Status`, a `Cache-Status` slot after any entries
-/// the response brought.
-#[derive(Debug, Clone, PartialEq)]
+use super::shape::Shape;
+
+/// The header fields of a stored response: its values, and the shared layout
+/// of its names with an `Age` slot and, when the storing layer adds
+/// `Cache-Status`, a `Cache-Status` slot after any entries the response brought.
+#[derive(Debug, Clone)]
 pub(crate) struct StoredHeaders {
-    map: HeaderMap,
-    /// Whether the last `Cache-Status` value is this cache's slot.
-    status_slot: bool,
+    shape: Arc<Shape>,
+    /// The response's own values, in the order of [`Shape::names`].
+    values: Box<[HeaderValue]>,
 }
 
-/// What the slots hold until a hit overwrites them (never served: a hit
-/// always writes both, or removes the status slot).
-const SLOT: HeaderValue = HeaderValue::from_static("0");
-
 impl StoredHeaders {
-    /// Lays out a response's fields. Its own `Age` (already accounted for in
-    /// the entry's initial age) becomes the slot.
-    pub(crate) fn new(mut fields: HeaderMap, status_slot: bool) -> Self {
-        let _ = fields.try_insert(AGE, SLOT);
-        let status_slot = status_slot && fields.try_append(CACHE_STATUS, SLOT).is_ok();
-        // Adding the slots grew the field array (doubling it); a clone's is
-        // exactly as long as the fields, which is what every entry then keeps.
+    /// Lays out a response's fields. Its own `Age` is left out (the entry's
+    /// initial age accounts for it; a hit writes the slot).
+    pub(crate) fn new(fields: HeaderMap, status_slot: bool) -> Self {
+        let mut names = Vec::with_capacity(fields.len());
+        let mut values = Vec::with_capacity(fields.len());
+        let mut current: Option<HeaderName> = None;
+        // Owned iteration gives each name once, before the first of its values.
+        for (name, value) in fields {
+            if let Some(name) = name {
+                current = Some(name);
+            }
+            if let Some(name) = current.as_ref().filter(|name| **name != AGE) {
+                names.push(name.clone());
+                values.push(value);
+            }
+        }
         Self {
-            map: fields.clone(),
-            status_slot,
+            shape: Shape::of(names, status_slot),
+            values: values.into_boxed_slice(),
         }
     }
 
-    /// A layout read back from a byte backend, as it was written. Nothing here
-    /// trusts it: [`StoredHeaders::to_response`] copes with missing slots.
-    pub(crate) fn from_encoded(map: HeaderMap, status_slot: bool) -> Self {
-        let status_slot = status_slot && map.contains_key(CACHE_STATUS);
-        Self { map, status_slot }
-    }
-
-    /// The fields as stored, slots included (for reading validators, the
-    /// 304's fields, the weight, and the envelope).
-    pub(crate) fn as_map(&self) -> &HeaderMap {
-        &self.map
-    }
-
-    /// Whether the last `Cache-Status` value is a slot (for the envelope).
+    /// Whether the layout has a `Cache-Status` slot (for the envelope).
     pub(crate) fn has_status_slot(&self) -> bool {
-        self.status_slot
+        self.shape.status_at().is_some()
     }
 
-    /// The response's own fields, without the slots (the start of a 304
-    /// refresh, which lays them out again).
+    /// The response's own fields, in order, without the slots.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.shape.names().iter().zip(self.values.iter())
+    }
+
+    /// How many own fields there are.
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The layout, for weighing an entry.
+    pub(crate) fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The response's own fields as a map, without the slots (for reading
+    /// validators, a 304's fields, and the start of a 304 refresh).
     pub(crate) fn fields(&self) -> HeaderMap {
-        let mut fields = self.map.clone();
-        fields.remove(AGE);
-        if self.has_status_slot() {
-            drop_last_status(&mut fields);
+        let mut fields = HeaderMap::with_capacity(self.len());
+        for (name, value) in self.iter() {
+            // They came out of a `HeaderMap`, so they fit in one.
+            let _ = fields.try_append(name.clone(), value.clone());
         }
         fields
     }
 
-    /// The fields to send: a copy with `Age` and `Cache-Status` written into
-    /// their slots (appended when a slot is missing; the status slot removed
-    /// when this layer sends no `Cache-Status`).
+    /// The fields to send: a copy of the shape's map with every value, `Age`
+    /// and `Cache-Status` written in (the status slot removed when this layer
+    /// sends no `Cache-Status`).
     pub(crate) fn to_response(
         &self,
         age: HeaderValue,
         cache_status: Option<HeaderValue>,
     ) -> HeaderMap {
-        if cache_status.is_none() && self.status_slot {
+        let shape = &self.shape;
+        if cache_status.is_none() && shape.status_at().is_some() {
             // A layer that sends no `Cache-Status` serving what one that does
             // stored (a shared backend): no slot to fill.
             let mut headers = self.fields();
             let _ = headers.try_insert(AGE, age);
             return headers;
         }
-        let mut headers = self.map.clone();
+        let mut headers = shape.map().clone();
+        let mut values = self.values.iter();
         let mut age = Some(age);
-        // One pass to the slots near the end costs less than two hashed lookups.
-        let mut status_slot = None;
-        for (name, value) in &mut headers {
-            if name == AGE {
+        let mut cache_status = cache_status;
+        for (at, slot) in headers.values_mut().enumerate() {
+            if Some(at) == shape.age_at() {
                 if let Some(age) = age.take() {
-                    *value = age;
+                    *slot = age;
                 }
-            } else if name == CACHE_STATUS && self.status_slot {
-                status_slot = Some(value);
+            } else if Some(at) == shape.status_at() {
+                if let Some(status) = cache_status.take() {
+                    *slot = status;
+                }
+            } else if let Some(value) = values.next() {
+                *slot = value.clone();
             }
         }
-        let unslotted = match (status_slot, cache_status) {
-            (Some(slot), Some(value)) => {
-                *slot = value;
-                None
-            }
-            (_, value) => value,
-        };
+        // Slots a shape could not hold (a map at its size limit).
         if let Some(age) = age {
             let _ = headers.try_insert(AGE, age);
         }
-        if let Some(value) = unslotted {
-            let _ = headers.try_append(CACHE_STATUS, value);
+        if let Some(status) = cache_status {
+            let _ = headers.try_append(CACHE_STATUS, status);
         }
         headers
     }
 }
 
-/// Removes the last `Cache-Status` value, keeping the others in order.
-fn drop_last_status(headers: &mut HeaderMap) {
-    let mut values: Vec<HeaderValue> = headers.get_all(CACHE_STATUS).iter().cloned().collect();
-    values.pop();
-    headers.remove(CACHE_STATUS);
-    for value in values {
-        let _ = headers.try_append(CACHE_STATUS, value);
+impl PartialEq for StoredHeaders {
+    fn eq(&self, other: &Self) -> bool {
+        self.has_status_slot() == other.has_status_slot() && self.iter().eq(other.iter())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::header::CONTENT_TYPE;
+    use http::header::{CONTENT_TYPE, ETAG};
 
     fn upstream() -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -178,14 +186,42 @@ mod tests {
     }
 
     #[test]
-    fn a_layout_missing_its_slots_still_gets_both_fields() {
-        let stored = StoredHeaders::from_encoded(HeaderMap::new(), true);
+    fn every_value_is_served_in_order_around_the_slots() {
+        let mut fields = upstream();
+        fields.append(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        fields.insert(ETAG, HeaderValue::from_static("\"v1\""));
+        let stored = StoredHeaders::new(fields, true);
         let out = stored.to_response(
-            HeaderValue::from_static("2"),
+            HeaderValue::from_static("3"),
             Some(HeaderValue::from_static("tower-response-cache; hit")),
         );
-        assert_eq!(values(&out, AGE), ["2"]);
-        assert_eq!(values(&out, CACHE_STATUS), ["tower-response-cache; hit"]);
+        let served: Vec<(&str, &str)> = out
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            served,
+            [
+                ("content-type", "text/plain"),
+                ("content-type", "text/html"),
+                ("cache-status", "origin; hit"),
+                ("cache-status", "tower-response-cache; hit"),
+                ("etag", "\"v1\""),
+                ("age", "3"),
+            ]
+        );
+    }
+
+    #[test]
+    fn entries_with_the_same_names_keep_their_own_values() {
+        let one = StoredHeaders::new(upstream(), true);
+        let mut other = upstream();
+        other.insert(CONTENT_TYPE, HeaderValue::from_static("image/png"));
+        let other = StoredHeaders::new(other, true);
+        assert_ne!(one, other);
+        let served = other.to_response(HeaderValue::from_static("0"), None);
+        assert_eq!(values(&served, CONTENT_TYPE), ["image/png"]);
+        assert_eq!(values(&one.fields(), CONTENT_TYPE), ["text/plain"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::HeaderValue;
 
 use self::map::{Change, ClockMap, KeyRef, Weighed};
 use super::{Backend, BackendError, BoxFuture, Ttl, add_delta, parse_integer, ready, set_codec};
@@ -235,17 +236,28 @@ impl Weighed for Slot {
 }
 
 /// An entry's heap, from the layout `benches/scale.rs` measures: the `Arc`
-/// block, a header-map bucket and index per field (beside the names and
-/// values), the key material, the Vary'd values, the tags and the body.
+/// block, its header values (the names are in a shared shape, unless the
+/// shape is the entry's alone: then a header-map bucket and index per field
+/// and the names), the key material, the Vary'd values, the tags and the body.
 fn entry_weight(e: &Entry) -> usize {
     const ARC: usize = 16;
-    const HEADER_FIELD: usize = 112;
-    let headers: usize = e
+    const HEADER_BUCKET: usize = 112;
+    let values: usize = e
         .headers
-        .as_map()
         .iter()
-        .map(|(n, v)| n.as_str().len() + v.len() + HEADER_FIELD)
+        .map(|(_, v)| std::mem::size_of::<HeaderValue>() + v.len())
         .sum();
+    let shape = e.headers.shape();
+    let shape = if shape.is_interned() {
+        0
+    } else {
+        shape
+            .names()
+            .iter()
+            .map(|n| n.as_str().len() + HEADER_BUCKET)
+            .sum()
+    };
+    let headers = values + shape;
     let vary: usize = e
         .vary
         .values
