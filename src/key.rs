@@ -31,7 +31,7 @@ use crate::entry::{AuthScope, StoredMethod, VaryValues};
 /// are different keys.
 #[derive(Debug)]
 pub struct KeyParts<'a> {
-    material: &'a mut Vec<u8>,
+    material: &'a mut Material,
 }
 
 impl KeyParts<'_> {
@@ -48,8 +48,86 @@ pub(crate) type KeyHook = Arc<dyn Fn(&Parts, &mut KeyParts<'_>) + Send + Sync>;
 /// The URL-level key of one request.
 #[derive(Debug, Clone)]
 pub(crate) struct PrimaryKey {
-    pub(crate) material: Vec<u8>,
+    pub(crate) material: Material,
     pub(crate) hash: u128,
+}
+
+/// Bytes of key material kept in place before they move to the heap: a URL
+/// with its host, path and a short query fits.
+const INLINE: usize = 176;
+
+/// A request's key material, built on every request and, on a hit, only hashed
+/// and compared: kept in place up to [`INLINE`] bytes (its heap buffer's
+/// allocation and free were a twentieth of the layer's cost of a hit), on the
+/// heap past that.
+#[derive(Clone)]
+pub(crate) enum Material {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Vec<u8>),
+}
+
+impl Material {
+    fn new() -> Self {
+        Self::Inline {
+            len: 0,
+            bytes: [0; INLINE],
+        }
+    }
+
+    #[inline]
+    fn extend_from_slice(&mut self, data: &[u8]) {
+        if let Self::Inline { len, bytes } = self {
+            let start = usize::from(*len);
+            let end = start + data.len();
+            if let (Some(dest), Ok(end)) = (bytes.get_mut(start..end), u8::try_from(end)) {
+                dest.copy_from_slice(data);
+                *len = end;
+                return;
+            }
+        }
+        self.spill(data);
+    }
+
+    /// Moves the material to the heap (once) and adds `data`.
+    #[cold]
+    fn spill(&mut self, data: &[u8]) {
+        match self {
+            Self::Inline { len, bytes } => {
+                let start = usize::from(*len);
+                let mut heap = Vec::with_capacity(2 * (start + data.len()));
+                heap.extend_from_slice(&bytes[..start]);
+                heap.extend_from_slice(data);
+                *self = Self::Heap(heap);
+            }
+            Self::Heap(heap) => heap.extend_from_slice(data),
+        }
+    }
+}
+
+impl std::ops::Deref for Material {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Heap(heap) => heap,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Material {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Self::Inline { len, bytes } => &mut bytes[..usize::from(*len)],
+            Self::Heap(heap) => heap,
+        }
+    }
+}
+
+impl std::fmt::Debug for Material {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Material").field(&&self[..]).finish()
+    }
 }
 
 impl PrimaryKey {
@@ -57,7 +135,7 @@ impl PrimaryKey {
     /// empty query is no query), then the hook's components.
     pub(crate) fn new(prefix: &str, version: u32, parts: &Parts, hook: Option<&KeyHook>) -> Self {
         let uri = &parts.uri;
-        let mut material = Vec::with_capacity(64 + prefix.len() + uri.path().len());
+        let mut material = Material::new();
         put_component(&mut material, prefix.as_bytes());
         put_component(&mut material, &version.to_be_bytes());
         put_component(&mut material, uri.scheme_str().unwrap_or("http").as_bytes());
@@ -65,8 +143,9 @@ impl PrimaryKey {
             Some(a) => a.as_str().as_bytes(),
             None => parts.headers.get(HOST).map_or(&b""[..], |h| h.as_bytes()),
         };
-        put_len(&mut material, host.len());
-        material.extend(host.iter().map(u8::to_ascii_lowercase));
+        put_component(&mut material, host);
+        let lowered = material.len() - host.len();
+        material[lowered..].make_ascii_lowercase();
         put_component(&mut material, uri.path().as_bytes());
         put_component(&mut material, uri.query().unwrap_or("").as_bytes());
         if let Some(hook) = hook {
@@ -82,12 +161,14 @@ impl PrimaryKey {
     }
 }
 
-fn put_component(material: &mut Vec<u8>, component: &[u8]) {
+#[inline]
+fn put_component(material: &mut Material, component: &[u8]) {
     put_len(material, component.len());
     material.extend_from_slice(component);
 }
 
-fn put_len(material: &mut Vec<u8>, len: usize) {
+#[inline]
+fn put_len(material: &mut Material, len: usize) {
     let len = u32::try_from(len).unwrap_or(u32::MAX);
     material.extend_from_slice(&len.to_be_bytes());
 }
@@ -291,6 +372,32 @@ mod tests {
         );
         assert_ne!(key("/p?a=1&b=2", Some("h")), key("/p?b=2&a=1", Some("h")));
         assert_eq!(key("/p?", Some("h")), key("/p", Some("h")));
+    }
+
+    #[test]
+    fn material_past_the_inline_size_moves_to_the_heap_whole() {
+        let short = PrimaryKey::new("", 1, &parts("/p", Some("H")), None);
+        assert!(matches!(short.material, Material::Inline { .. }));
+        let path = format!("/{}", "a".repeat(INLINE));
+        let long = PrimaryKey::new("", 1, &parts(&path, Some("H")), None);
+        assert!(matches!(long.material, Material::Heap(_)));
+        // Built in place or on the heap, the same bytes in the same order.
+        let mut expected = Vec::new();
+        for component in [
+            &b""[..],
+            &1_u32.to_be_bytes(),
+            b"http",
+            b"h",
+            path.as_bytes(),
+            b"",
+        ] {
+            expected.extend_from_slice(&u32::try_from(component.len()).unwrap().to_be_bytes());
+            expected.extend_from_slice(component);
+        }
+        assert_eq!(&long.material[..], &expected[..]);
+        assert_eq!(long.hash, xxh3_128(&expected));
+        let other = format!("/{}b", "a".repeat(INLINE - 1));
+        assert_ne!(key(&path, Some("h")), key(&other, Some("h")));
     }
 
     #[test]
