@@ -54,8 +54,8 @@ impl AuthScope {
 /// request's lines for that name combined.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct VaryValues {
-    pub(crate) names: Vec<HeaderName>,
-    pub(crate) values: Vec<Option<Bytes>>,
+    pub(crate) names: Box<[HeaderName]>,
+    pub(crate) values: Box<[Option<Bytes>]>,
 }
 
 /// Django's `Age` arithmetic, precomputed at store time: on a hit,
@@ -83,7 +83,7 @@ pub(crate) struct Revalidate {
 pub(crate) struct Entry {
     /// The primary key material (URL, prefix, hook components); checked on every
     /// hit so a hash collision can only ever be a miss.
-    pub(crate) material: Bytes,
+    pub(crate) material: Box<[u8]>,
     pub(crate) method: StoredMethod,
     pub(crate) auth: AuthScope,
     pub(crate) vary: VaryValues,
@@ -106,7 +106,7 @@ pub(crate) struct Entry {
     pub(crate) stale_while_revalidate: u32,
     pub(crate) stale_if_error: u32,
     /// The response's tags (its tag field), for `purge_tag`.
-    pub(crate) tags: Vec<String>,
+    pub(crate) tags: Box<[String]>,
 }
 
 /// Where the variants of one URL live when there is more than one.
@@ -369,7 +369,7 @@ impl Reader {
     }
 
     fn entry(&mut self) -> Result<Entry, DecodeError> {
-        let material = self.bytes()?;
+        let material = Box::from(&self.bytes()?[..]);
         let method = self.method()?;
         let auth = self.auth()?;
         let names = self.names()?;
@@ -429,7 +429,10 @@ impl Reader {
             material,
             method,
             auth,
-            vary: VaryValues { names, values },
+            vary: VaryValues {
+                names: names.into(),
+                values: values.into(),
+            },
             status,
             headers,
             body,
@@ -441,7 +444,7 @@ impl Reader {
             revalidate,
             stale_while_revalidate,
             stale_if_error,
-            tags,
+            tags: tags.into(),
         })
     }
 }
@@ -456,15 +459,15 @@ mod tests {
         headers.append("set-cookie", HeaderValue::from_static("a=1"));
         headers.append("set-cookie", HeaderValue::from_static("b=2"));
         Entry {
-            material: Bytes::from_static(b"material"),
+            material: Box::from(&b"material"[..]),
             method: StoredMethod::Head,
             auth: AuthScope::Authorized,
             vary: VaryValues {
-                names: vec![
+                names: Box::new([
                     HeaderName::from_static("accept"),
                     HeaderName::from_static("x-a"),
-                ],
-                values: vec![Some(Bytes::from_static(b"")), None],
+                ]),
+                values: Box::new([Some(Bytes::from_static(b"")), None]),
             },
             status: StatusCode::NOT_FOUND,
             headers: StoredHeaders::new(headers, true),
@@ -483,7 +486,7 @@ mod tests {
             },
             stale_while_revalidate: 5,
             stale_if_error: 6,
-            tags: vec!["a".into(), "b\u{e9}".into()],
+            tags: Box::new(["a".into(), "b\u{e9}".into()]),
         }
     }
 

@@ -325,7 +325,10 @@ impl VaryValues {
             .iter()
             .map(|n| combined_value(headers, n).map(|v| Bytes::copy_from_slice(&v)))
             .collect();
-        Self { names, values }
+        Self {
+            names: names.into(),
+            values,
+        }
     }
 
     /// Whether a request carries exactly these values.

@@ -219,7 +219,7 @@ impl Shared {
             tags: if tags.is_empty() {
                 stale.tags.clone()
             } else {
-                tags
+                tags.into()
             },
             ..stale.clone()
         };
@@ -286,7 +286,7 @@ impl Shared {
         let expected = (miss.method == StoredMethod::Get)
             .then(|| content_length(&parts.headers))
             .flatten();
-        entry.tags = tags;
+        entry.tags = tags.into();
         let collector = Collector::new(
             self.clone(),
             miss.key.clone(),
@@ -462,7 +462,7 @@ impl Shared {
         let mut headers = parts.headers.clone();
         strip_unstored(&mut headers, unstored);
         Entry {
-            material: Bytes::copy_from_slice(&miss.key.material),
+            material: Box::from(&miss.key.material[..]),
             method: miss.method,
             auth,
             vary: VaryValues::capture(names, &miss.request_headers),
@@ -477,7 +477,7 @@ impl Shared {
             revalidate: lifetime.revalidate,
             stale_while_revalidate: lifetime.stale.while_revalidate,
             stale_if_error: lifetime.stale.if_error,
-            tags: Vec::new(),
+            tags: Box::default(),
         }
     }
 }

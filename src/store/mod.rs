@@ -299,7 +299,7 @@ impl ResponseStore {
         let mut dropped = Vec::new();
         let mut kept: Vec<(VariantRef, Option<Arc<Entry>>)> = match self.get(url).await {
             Some(Stored::Entry(old))
-                if old.material == key.material[..]
+                if *old.material == key.material[..]
                     && old.kept_until > now
                     && !supersedes(variant_ref(&old).id) =>
             {
@@ -373,7 +373,7 @@ enum UrlSlot {
 fn url_slot(found: Option<Stored>, key: &PrimaryKey, req: &RequestFacts<'_>) -> UrlSlot {
     UrlSlot::Settled(match found {
         None => Lookup::UriMiss,
-        Some(Stored::Entry(e)) if e.material != key.material[..] => Lookup::UriMiss,
+        Some(Stored::Entry(e)) if *e.material != key.material[..] => Lookup::UriMiss,
         Some(Stored::Entry(e)) if serves(&e, req) => Lookup::Found(e),
         Some(Stored::Entry(_)) => Lookup::VaryMiss,
         Some(Stored::Index(index)) => return UrlSlot::Variants(index),
@@ -405,7 +405,7 @@ fn candidates<'i>(index: &'i Index, req: &'i RequestFacts<'_>) -> impl Iterator<
 /// The variant found under a candidate's key, if it really is this request's.
 fn variant(found: Option<Stored>, key: &PrimaryKey, req: &RequestFacts<'_>) -> Option<Arc<Entry>> {
     match found {
-        Some(Stored::Entry(e)) if e.material == key.material[..] && serves(&e, req) => Some(e),
+        Some(Stored::Entry(e)) if *e.material == key.material[..] && serves(&e, req) => Some(e),
         _ => None,
     }
 }
@@ -422,7 +422,7 @@ fn variant_ref(e: &Entry) -> VariantRef {
         id: e.vary.variant_id(e.method, e.auth),
         method: e.method,
         auth: e.auth,
-        names: e.vary.names.clone(),
+        names: e.vary.names.to_vec(),
         kept_until: e.kept_until,
     }
 }
@@ -523,7 +523,7 @@ mod tests {
     ) -> Entry {
         let names = vary.iter().map(|n| HeaderName::from_static(n)).collect();
         Entry {
-            material: Bytes::copy_from_slice(&key.material),
+            material: Box::from(&key.material[..]),
             method: StoredMethod::Get,
             auth: AuthScope::Anonymous,
             vary: VaryValues::capture(names, req),
@@ -538,7 +538,7 @@ mod tests {
             revalidate: Revalidate::default(),
             stale_while_revalidate: 0,
             stale_if_error: 0,
-            tags: Vec::new(),
+            tags: Box::default(),
         }
     }
 
@@ -672,7 +672,7 @@ mod tests {
         for (store, _) in stores() {
             let key = primary("http://h/p");
             let mut impostor = entry(&key, &[], &HeaderMap::new(), "other url");
-            impostor.material = Bytes::from_static(b"another url's material");
+            impostor.material = Box::from(&b"another url's material"[..]);
             store.insert(&key, impostor, NOW).await;
             assert_eq!(found(&store, &key, &HeaderMap::new()).await, None);
         }
