@@ -8,9 +8,15 @@
 //! fields as placeholders ("slots"), in a [`Shape`] that entries with the same
 //! names share; an entry keeps only its values, and a hit clones the shape's
 //! map and writes the values and the slots into the copy.
+//!
+//! The values sit back to back in one buffer, after a table of their lengths:
+//! one block and one reference count per entry, where a `HeaderValue` apiece
+//! was 40 bytes each plus a block and a count for every value the origin or
+//! the layer built. A hit hands out slices of the buffer.
 
 use std::sync::Arc;
 
+use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{AGE, CACHE_STATUS};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -22,31 +28,59 @@ use super::shape::Shape;
 #[derive(Debug, Clone)]
 pub(crate) struct StoredHeaders {
     shape: Arc<Shape>,
-    /// The response's own values, in the order of [`Shape::names`].
-    values: Box<[HeaderValue]>,
+    /// The response's own values, in the order of [`Shape::names`]: a `u32`
+    /// per value (its length, the top bit set when it is sensitive), then the
+    /// values' bytes.
+    values: Bytes,
 }
+
+/// The top bit of a value's length word: the value is sensitive (kept out of
+/// HTTP/2 header compression tables).
+const SENSITIVE: u32 = 1 << 31;
 
 impl StoredHeaders {
     /// Lays out a response's fields. Its own `Age` is left out (the entry's
     /// initial age accounts for it; a hit writes the slot).
     pub(crate) fn new(fields: HeaderMap, status_slot: bool) -> Self {
-        let mut names = Vec::with_capacity(fields.len());
-        let mut values = Vec::with_capacity(fields.len());
-        let mut current: Option<HeaderName> = None;
-        // Owned iteration gives each name once, before the first of its values.
-        for (name, value) in fields {
-            if let Some(name) = name {
-                current = Some(name);
-            }
-            if let Some(name) = current.as_ref().filter(|name| **name != AGE) {
-                names.push(name.clone());
-                values.push(value);
-            }
+        let own = || fields.iter().filter(|(name, _)| **name != AGE);
+        let names = own().map(|(name, _)| name.clone()).collect::<Vec<_>>();
+        let bytes: usize = own().map(|(_, value)| value.len()).sum();
+        let mut values = BytesMut::with_capacity(4 * names.len() + bytes);
+        for (_, value) in own() {
+            // A header section is far below 2 GiB (hyper's limit is 100 KiB).
+            let len = u32::try_from(value.len()).unwrap_or(u32::MAX) & !SENSITIVE;
+            values.put_u32(if value.is_sensitive() {
+                len | SENSITIVE
+            } else {
+                len
+            });
+        }
+        for (_, value) in own() {
+            values.put_slice(value.as_bytes());
         }
         Self {
             shape: Shape::of(names, status_slot),
-            values: values.into_boxed_slice(),
+            values: values.freeze(),
         }
+    }
+
+    /// The own values, in order: slices of the buffer, so no value is copied.
+    #[inline]
+    fn values(&self) -> impl Iterator<Item = HeaderValue> + '_ {
+        // `new` wrote a length word per name, then exactly those lengths.
+        let lengths = &self.values[..4 * self.len()];
+        let mut start = lengths.len();
+        lengths.chunks_exact(4).map(move |word| {
+            let word = u32::from_be_bytes(word.try_into().unwrap_or_default());
+            let end = start + (word & !SENSITIVE) as usize;
+            let slice = self.values.slice(start..end);
+            start = end;
+            // SAFETY: the bytes are those of a `HeaderValue` (`new` copied
+            // them), so they are valid header value bytes.
+            let mut value = unsafe { HeaderValue::from_maybe_shared_unchecked(slice) };
+            value.set_sensitive(word & SENSITIVE != 0);
+            value
+        })
     }
 
     /// Whether the layout has a `Cache-Status` slot (for the envelope).
@@ -55,12 +89,17 @@ impl StoredHeaders {
     }
 
     /// The response's own fields, in order, without the slots.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
-        self.shape.names().iter().zip(self.values.iter())
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&HeaderName, HeaderValue)> {
+        self.shape.names().iter().zip(self.values())
     }
 
     /// How many own fields there are.
     pub(crate) fn len(&self) -> usize {
+        self.shape.names().len()
+    }
+
+    /// The bytes the values' buffer holds (for weighing an entry).
+    pub(crate) fn values_size(&self) -> usize {
         self.values.len()
     }
 
@@ -75,7 +114,7 @@ impl StoredHeaders {
         let mut fields = HeaderMap::with_capacity(self.len());
         for (name, value) in self.iter() {
             // They came out of a `HeaderMap`, so they fit in one.
-            let _ = fields.try_append(name.clone(), value.clone());
+            let _ = fields.try_append(name.clone(), value);
         }
         fields
     }
@@ -97,7 +136,7 @@ impl StoredHeaders {
             return headers;
         }
         let mut headers = shape.map().clone();
-        let mut values = self.values.iter();
+        let mut values = self.values();
         let mut age = Some(age);
         let mut cache_status = cache_status;
         for (at, slot) in headers.values_mut().enumerate() {
@@ -110,7 +149,7 @@ impl StoredHeaders {
                     *slot = status;
                 }
             } else if let Some(value) = values.next() {
-                *slot = value.clone();
+                *slot = value;
             }
         }
         // Slots a shape could not hold (a map at its size limit).
@@ -210,6 +249,28 @@ mod tests {
                 ("age", "3"),
             ]
         );
+    }
+
+    #[test]
+    fn values_keep_their_bytes_and_sensitivity() {
+        let mut fields = HeaderMap::new();
+        let mut token = HeaderValue::from_static("secret");
+        token.set_sensitive(true);
+        fields.insert(http::header::SET_COOKIE, token);
+        fields.insert(CONTENT_TYPE, HeaderValue::from_static(""));
+        let long = "x".repeat(70_000);
+        fields.insert(ETAG, HeaderValue::from_str(&long).unwrap());
+        let stored = StoredHeaders::new(fields, false);
+        let out = stored.to_response(HeaderValue::from_static("0"), None);
+        let cookie = out.get(http::header::SET_COOKIE).unwrap();
+        assert_eq!(
+            (cookie.as_bytes(), cookie.is_sensitive()),
+            (&b"secret"[..], true)
+        );
+        assert_eq!(out.get(CONTENT_TYPE).unwrap(), "");
+        assert!(!out.get(ETAG).unwrap().is_sensitive());
+        assert_eq!(out.get(ETAG).unwrap().len(), 70_000);
+        assert_eq!(stored.values_size(), 4 * 3 + 6 + 70_000);
     }
 
     #[test]

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::HeaderValue;
 
 use self::map::{Change, ClockMap, KeyRef, Weighed};
 use super::{Backend, BackendError, BoxFuture, Ttl, add_delta, parse_integer, ready, set_codec};
@@ -236,17 +235,15 @@ impl Weighed for Slot {
 }
 
 /// An entry's heap, from the layout `benches/scale.rs` measures: the `Arc`
-/// block, its header values (the names are in a shared shape, unless the
-/// shape is the entry's alone: then a header-map bucket and index per field
-/// and the names), the key material, the Vary'd values, the tags and the body.
+/// block, its header values' buffer and that buffer's shared count (the names
+/// are in a shared shape, unless the shape is the entry's alone: then a
+/// header-map bucket and index per field and the names), the key material,
+/// the Vary'd values, the tags and the body.
 fn entry_weight(e: &Entry) -> usize {
     const ARC: usize = 16;
+    const SHARED_COUNT: usize = 24;
     const HEADER_BUCKET: usize = 112;
-    let values: usize = e
-        .headers
-        .iter()
-        .map(|(_, v)| std::mem::size_of::<HeaderValue>() + v.len())
-        .sum();
+    let values = e.headers.values_size() + SHARED_COUNT;
     let shape = e.headers.shape();
     let shape = if shape.is_interned() {
         0
