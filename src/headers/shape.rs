@@ -11,9 +11,11 @@
 //! cost, with no field hashed again.
 //!
 //! Shapes are interned in one process-wide table of weak references, swept as
-//! it grows. A response whose names make a shape past [`MAX_SHAPES`] live ones
-//! (a hostile origin inventing names) gets a shape of its own, outside the
-//! table, which its entry's weight then pays for.
+//! it grows. Shared shapes are charged to no entry's weight, so the table is
+//! bounded: at most [`MAX_SHAPES`] of them, each of at most [`MAX_SHARED_NAMES`]
+//! names and [`MAX_SHARED_NAME_BYTES`] bytes of names (a few MB at worst). A
+//! response past those bounds (a hostile origin inventing names, say) gets a
+//! shape of its own, outside the table, which its entry's weight pays for.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock, Weak};
@@ -21,8 +23,17 @@ use std::sync::{Arc, LazyLock, PoisonError, RwLock, Weak};
 use http::header::{AGE, CACHE_STATUS};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-/// Live shapes the table keeps at most.
-const MAX_SHAPES: usize = 4096;
+/// Shapes the table keeps at most.
+const MAX_SHAPES: usize = 1024;
+
+/// Names a shared shape has at most.
+const MAX_SHARED_NAMES: usize = 32;
+
+/// Bytes of names a shared shape has at most.
+const MAX_SHARED_NAME_BYTES: usize = 1024;
+
+/// While the table is full, new shapes made between two sweeps at most.
+const SWEEP_WHEN_FULL: usize = 64;
 
 /// What every position holds until a hit writes it (never served).
 const PLACEHOLDER: HeaderValue = HeaderValue::from_static("0");
@@ -39,7 +50,7 @@ pub(crate) struct Shape {
     /// Positions in the map's iteration order.
     age_at: Option<usize>,
     status_at: Option<usize>,
-    /// Whether the table shares it (else it is one entry's alone).
+    /// Whether the table shares it (else only the entries made with it hold it).
     interned: bool,
 }
 
@@ -48,15 +59,19 @@ type Key = (Box<[HeaderName]>, bool);
 
 struct Table {
     shapes: HashMap<Key, Weak<Shape>>,
-    /// Shapes made since dead references were last swept out. A sweep comes
-    /// after as many as the table holds (at least 64), so its cost spreads to
-    /// a constant per shape made, and a table full of dead shapes soon empties.
+    /// Dead references are swept out when the table reaches this length: twice
+    /// what the last sweep left (at least 64), so a sweep's cost spreads to a
+    /// constant per shape made.
+    sweep_at: usize,
+    /// Shapes made since the last sweep: a full table is swept again after
+    /// [`SWEEP_WHEN_FULL`] of them, so dead shapes do not keep it full.
     made: usize,
 }
 
 static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(|| {
     RwLock::new(Table {
         shapes: HashMap::new(),
+        sweep_at: 64,
         made: 0,
     })
 });
@@ -66,6 +81,11 @@ impl Shape {
     /// left out), shared when one is live.
     pub(crate) fn of(names: Vec<HeaderName>, status_slot: bool) -> Arc<Self> {
         let key: Key = (names.into_boxed_slice(), status_slot);
+        let shareable = key.0.len() <= MAX_SHARED_NAMES
+            && key.0.iter().map(|n| n.as_str().len()).sum::<usize>() <= MAX_SHARED_NAME_BYTES;
+        if !shareable {
+            return Arc::new(Self::lay_out(key.0, status_slot, false));
+        }
         let found = TABLE
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -80,12 +100,15 @@ impl Shape {
         if let Some(shape) = table.shapes.get(&key).and_then(Weak::upgrade) {
             return shape;
         }
-        table.made += 1;
-        if table.made >= table.shapes.len().max(64) {
+        let len = table.shapes.len();
+        if len >= table.sweep_at || (len >= MAX_SHAPES && table.made >= SWEEP_WHEN_FULL) {
             table.shapes.retain(|_, shape| shape.strong_count() > 0);
+            table.sweep_at = (2 * table.shapes.len()).max(64);
             table.made = 0;
         }
-        let interned = table.shapes.len() < MAX_SHAPES;
+        table.made += 1;
+        // A dead entry under the same key is replaced whatever the count.
+        let interned = table.shapes.len() < MAX_SHAPES || table.shapes.contains_key(&key);
         let shape = Arc::new(Self::lay_out(key.0.clone(), status_slot, interned));
         if interned {
             table.shapes.insert(key, Arc::downgrade(&shape));
@@ -94,9 +117,11 @@ impl Shape {
     }
 
     fn lay_out(names: Box<[HeaderName]>, status_slot: bool, interned: bool) -> Self {
-        let mut map = HeaderMap::with_capacity(names.len() + 2);
+        // `names` counts values, not fields: a guess of the size only.
+        let mut map = HeaderMap::try_with_capacity(names.len() + 2).unwrap_or_default();
         for name in &names {
-            // The names came out of a `HeaderMap`, so they fit in one.
+            // The names came out of a `HeaderMap`, grouped by name, so they fit
+            // in one: grouped, each value after the first adds no field.
             let _ = map.try_append(name.clone(), PLACEHOLDER);
         }
         let _ = map.try_append(AGE, PLACEHOLDER);
@@ -133,8 +158,8 @@ impl Shape {
         self.status_at
     }
 
-    /// Whether the table shares it; if not, the one entry holding it pays
-    /// for it.
+    /// Whether the table shares it; if not, each entry holding it pays for it
+    /// (twice over when a refreshed entry keeps its predecessor's).
     pub(crate) fn is_interned(&self) -> bool {
         self.interned
     }
@@ -175,6 +200,38 @@ mod tests {
         assert_eq!(shape.age_at(), Some(4));
         let plain = Shape::of(vec![CONTENT_TYPE], false);
         assert_eq!((plain.age_at(), plain.status_at()), (Some(1), None));
+    }
+
+    #[test]
+    fn large_layouts_are_not_shared() {
+        let names: Vec<HeaderName> = (0..=MAX_SHARED_NAMES)
+            .map(|i| HeaderName::try_from(format!("x-shape-test-many-{i}")).unwrap())
+            .collect();
+        assert!(!Shape::of(names, false).is_interned());
+        let long = HeaderName::try_from("x".repeat(MAX_SHARED_NAME_BYTES + 1)).unwrap();
+        assert!(!Shape::of(vec![long], false).is_interned());
+    }
+
+    #[test]
+    fn a_table_full_of_dead_shapes_is_swept_and_shares_again() {
+        let unique = |tag: &str, i: usize| {
+            vec![HeaderName::try_from(format!("x-shape-test-{tag}-{i}")).unwrap()]
+        };
+        let live: Vec<Arc<Shape>> = (0..MAX_SHAPES + SWEEP_WHEN_FULL)
+            .map(|i| Shape::of(unique("full", i), false))
+            .collect();
+        assert!(
+            live.iter().any(|shape| !shape.is_interned()),
+            "the table filled up"
+        );
+        drop(live);
+        // Within the shapes made between two sweeps of a full table, one is
+        // shared again, and the same names then find it.
+        let shared = (0..=SWEEP_WHEN_FULL)
+            .map(|i| (i, Shape::of(unique("after", i), false)))
+            .find(|(_, shape)| shape.is_interned());
+        let (i, shape) = shared.expect("a sweep made room");
+        assert!(Arc::ptr_eq(&shape, &Shape::of(unique("after", i), false)));
     }
 
     #[test]

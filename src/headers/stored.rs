@@ -38,17 +38,29 @@ pub(crate) struct StoredHeaders {
 /// HTTP/2 header compression tables).
 const SENSITIVE: u32 = 1 << 31;
 
+/// Values of this many bytes or more do not fit a length word. No peer can
+/// send one (hyper refuses header sections over 100 KiB), and the storing
+/// rules refuse responses that carry one ([`crate::policy::is_too_large`]).
+pub(crate) const MAX_VALUE_LEN: usize = SENSITIVE as usize;
+
 impl StoredHeaders {
     /// Lays out a response's fields. Its own `Age` is left out (the entry's
-    /// initial age accounts for it; a hit writes the slot).
+    /// initial age accounts for it; a hit writes the slot), and so is a field
+    /// whose value is [`MAX_VALUE_LEN`] bytes or more (the storing rules
+    /// refuse such responses; a 304's fields merged into a refreshed entry are
+    /// not checked by them).
     pub(crate) fn new(fields: HeaderMap, status_slot: bool) -> Self {
-        let own = || fields.iter().filter(|(name, _)| **name != AGE);
+        let own = || {
+            fields
+                .iter()
+                .filter(|(name, value)| **name != AGE && value.len() < MAX_VALUE_LEN)
+        };
         let names = own().map(|(name, _)| name.clone()).collect::<Vec<_>>();
         let bytes: usize = own().map(|(_, value)| value.len()).sum();
         let mut values = BytesMut::with_capacity(4 * names.len() + bytes);
         for (_, value) in own() {
-            // A header section is far below 2 GiB (hyper's limit is 100 KiB).
-            let len = u32::try_from(value.len()).unwrap_or(u32::MAX) & !SENSITIVE;
+            // Below `MAX_VALUE_LEN`: the top bit is free.
+            let len = u32::try_from(value.len()).unwrap_or(0);
             values.put_u32(if value.is_sensitive() {
                 len | SENSITIVE
             } else {
@@ -75,8 +87,8 @@ impl StoredHeaders {
             let end = start + (word & !SENSITIVE) as usize;
             let slice = self.values.slice(start..end);
             start = end;
-            // SAFETY: the bytes are those of a `HeaderValue` (`new` copied
-            // them), so they are valid header value bytes.
+            // SAFETY: `new` copied these bytes from a `HeaderValue`, so they
+            // are what that value held.
             let mut value = unsafe { HeaderValue::from_maybe_shared_unchecked(slice) };
             value.set_sensitive(word & SENSITIVE != 0);
             value
@@ -111,7 +123,8 @@ impl StoredHeaders {
     /// The response's own fields as a map, without the slots (for reading
     /// validators, a 304's fields, and the start of a 304 refresh).
     pub(crate) fn fields(&self) -> HeaderMap {
-        let mut fields = HeaderMap::with_capacity(self.len());
+        // `len` counts values, not fields: a guess of the size only.
+        let mut fields = HeaderMap::try_with_capacity(self.len()).unwrap_or_default();
         for (name, value) in self.iter() {
             // They came out of a `HeaderMap`, so they fit in one.
             let _ = fields.try_append(name.clone(), value);
@@ -271,6 +284,26 @@ mod tests {
         assert!(!out.get(ETAG).unwrap().is_sensitive());
         assert_eq!(out.get(ETAG).unwrap().len(), 70_000);
         assert_eq!(stored.values_size(), 4 * 3 + 6 + 70_000);
+    }
+
+    #[test]
+    fn tens_of_thousands_of_values_of_one_name_are_all_served() {
+        // More values than a `HeaderMap` can be sized for in advance.
+        let mut fields = HeaderMap::new();
+        for i in 0..30_000 {
+            fields.append("x-many", HeaderValue::from(i));
+        }
+        let stored = StoredHeaders::new(fields, true);
+        let out = stored.to_response(
+            HeaderValue::from_static("4"),
+            Some(HeaderValue::from_static("tower-response-cache; hit")),
+        );
+        let served: Vec<&HeaderValue> = out.get_all("x-many").iter().collect();
+        assert_eq!(served.len(), 30_000);
+        assert_eq!(served[0], "0");
+        assert_eq!(served[29_999], "29999");
+        assert_eq!(values(&out, AGE), ["4"]);
+        assert_eq!(stored.fields().get_all("x-many").iter().count(), 30_000);
     }
 
     #[test]
