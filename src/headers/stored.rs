@@ -105,7 +105,7 @@ impl StoredHeaders {
         self.shape.names().iter().zip(self.values())
     }
 
-    /// How many own fields there are.
+    /// How many own values there are (a name counts once per value).
     pub(crate) fn len(&self) -> usize {
         self.shape.names().len()
     }
