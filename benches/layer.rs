@@ -13,9 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response};
-use http_body_util::{BodyExt, Full};
-use tower::{Layer, Service, ServiceExt};
+use http_body_util::Full;
+use tower::{Layer, Service};
 use tower_response_cache::CacheLayer;
+
+mod common;
+use common::fetch;
 
 /// A handler that returns a prebuilt response: the cheapest possible inner service.
 fn prebuilt(
@@ -65,19 +68,7 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: std::fmt::Debug,
 {
-    let res = svc
-        .ready()
-        .await
-        .expect("ready")
-        .call(req)
-        .await
-        .expect("call");
-    res.into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .len()
+    fetch(svc, req).await.into_body().len()
 }
 
 fn layer_benches(c: &mut Criterion) {

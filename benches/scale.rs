@@ -45,10 +45,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use http::{HeaderValue, Request, Response};
-use http_body_util::{BodyExt, Full};
-use tower::{Layer, Service, ServiceExt};
+use http_body_util::Full;
+use tower::{Layer, Service};
 use tower_response_cache::backend::MemoryBackend;
 use tower_response_cache::{CacheLayer, ResponseBody};
+
+mod common;
+use common::fetch;
 
 /// Counts live heap bytes and blocks (and blocks by size) while [`COUNTING`] is
 /// on. Only differences taken inside one counting window are read, and every
@@ -196,26 +199,6 @@ fn request(path: &str) -> Request<Full<Bytes>> {
         .header("host", HOST)
         .body(Full::new(Bytes::new()))
         .expect("request")
-}
-
-/// Calls the service and reads the whole body.
-async fn fetch<S, B>(svc: &mut S, req: Request<Full<Bytes>>) -> Response<Bytes>
-where
-    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
-    S::Error: std::fmt::Debug,
-    B: http_body::Body<Data = Bytes>,
-    B::Error: std::fmt::Debug,
-{
-    let res = svc
-        .ready()
-        .await
-        .expect("ready")
-        .call(req)
-        .await
-        .expect("call");
-    let (parts, body) = res.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Response::from_parts(parts, body)
 }
 
 fn is_hit(res: &Response<Bytes>) -> bool {

@@ -241,7 +241,9 @@ mod tests {
         let weak = Arc::downgrade(&first);
         drop(first);
         assert!(weak.upgrade().is_none());
-        let again = Shape::of(vec![name], false);
-        assert_eq!(again.names().len(), 1);
+        // Made again, and shared again under the same names.
+        let again = Shape::of(vec![name.clone()], false);
+        assert!(again.is_interned());
+        assert!(Arc::ptr_eq(&again, &Shape::of(vec![name], false)));
     }
 }
