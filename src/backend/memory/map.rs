@@ -46,6 +46,15 @@ fn halves(n: u128) -> [u64; 2] {
 }
 
 impl Key {
+    fn as_ref(&self) -> KeyRef<'_> {
+        match self {
+            Self::Text(text) => KeyRef::Text(text),
+            Self::Response([low, high]) => {
+                KeyRef::Response(u128::from(*low) | (u128::from(*high) << 64))
+            }
+        }
+    }
+
     fn is(&self, other: KeyRef<'_>) -> bool {
         match (self, other) {
             (Self::Text(a), KeyRef::Text(b)) => **a == *b,
@@ -100,7 +109,8 @@ pub(super) trait Weighed {
     /// its own slot).
     fn weight(&self) -> u64;
     /// Unix milliseconds on the backend's clock after which the value may be
-    /// reclaimed; `u64::MAX` for never.
+    /// reclaimed; `u64::MAX` for never. Read on every step of the CLOCK hand,
+    /// so it should be a field.
     fn deadline(&self) -> u64;
 }
 
@@ -111,25 +121,34 @@ pub(super) enum Change<V> {
     Remove,
 }
 
+/// One stored value. Kept small (56 bytes with the memory backend's values),
+/// since every entry pays for one: the key's hash is computed again when a
+/// node moves or goes (cheap for response keys, already hashes), and the
+/// deadline is the value's own.
 struct Node<V> {
-    hash: u64,
     key: Key,
     value: V,
-    /// What the node counts against the byte limit.
-    weight: u64,
-    /// [`Weighed::deadline`], read once.
-    deadline: u64,
+    /// What the node counts against the byte limit; a value that would weigh
+    /// more than `u32::MAX` is not stored.
+    weight: u32,
     /// CLOCK's second chance: set when the value is stored or read, cleared as
     /// the hand passes it.
     referenced: AtomicBool,
 }
 
 /// One shard: nodes in a vector (the CLOCK's circle), and a table of their
-/// positions.
+/// positions (`u32`: half a `usize`'s table bytes; a shard never holds four
+/// billion values).
 struct Shard<V> {
-    table: HashTable<usize>,
+    table: HashTable<u32>,
     nodes: Vec<Node<V>>,
     hand: usize,
+}
+
+/// A node's position, as the table keeps it.
+fn position(at: usize) -> u32 {
+    // `push` refuses a node past `u32::MAX`.
+    u32::try_from(at).unwrap_or(u32::MAX)
 }
 
 impl<V> Default for Shard<V> {
@@ -142,48 +161,62 @@ impl<V> Default for Shard<V> {
     }
 }
 
-impl<V> Shard<V> {
+impl<V: Weighed> Shard<V> {
     fn find(&self, hash: u64, key: KeyRef<'_>) -> Option<usize> {
         let nodes = &self.nodes;
-        self.table.find(hash, |&i| nodes[i].key.is(key)).copied()
+        self.table
+            .find(hash, |&i| nodes[i as usize].key.is(key))
+            .map(|&i| i as usize)
     }
 
-    fn push(&mut self, node: Node<V>) {
-        let (hash, at) = (node.hash, self.nodes.len());
+    /// Adds a node; `false` (and nothing added) when the shard is at
+    /// `u32::MAX` nodes. The vector grows by an eighth, not by doubling: its
+    /// spare room is what every node costs beyond its own bytes.
+    fn push(&mut self, hasher: &KeyHasher, hash: u64, node: Node<V>) -> bool {
+        let Ok(at) = u32::try_from(self.nodes.len()) else {
+            return false;
+        };
+        if self.nodes.len() == self.nodes.capacity() {
+            self.nodes.reserve_exact((self.nodes.len() / 8).max(16));
+        }
         self.nodes.push(node);
         let nodes = &self.nodes;
-        self.table.insert_unique(hash, at, |&i| nodes[i].hash);
+        self.table
+            .insert_unique(hash, at, |&i| hasher.hash(nodes[i as usize].key.as_ref()));
+        true
     }
 
     /// Removes the node at `at`; the last node (the newest) takes its place.
-    fn remove_at(&mut self, at: usize) -> Node<V> {
-        if let Ok(entry) = self.table.find_entry(self.nodes[at].hash, |&i| i == at) {
+    fn remove_at(&mut self, hasher: &KeyHasher, at: usize) -> Node<V> {
+        let hash = hasher.hash(self.nodes[at].key.as_ref());
+        if let Ok(entry) = self.table.find_entry(hash, |&i| i == position(at)) {
             entry.remove();
         }
         let last = self.nodes.len() - 1;
-        if at != last
-            && let Some(moved) = self.table.find_mut(self.nodes[last].hash, |&i| i == last)
-        {
-            *moved = at;
+        if at != last {
+            let hash = hasher.hash(self.nodes[last].key.as_ref());
+            if let Some(moved) = self.table.find_mut(hash, |&i| i == position(last)) {
+                *moved = position(at);
+            }
         }
         self.nodes.swap_remove(at)
     }
 
     /// CLOCK: removes, from the hand on, the first node that has expired or
-    /// is not referenced, clearing the bits it passes. The node hashed `keep`
+    /// is not referenced, clearing the bits it passes. The node under `keep`
     /// (the value just stored) is passed over. Two turns at most: the first
     /// may only clear bits.
-    fn evict_one(&mut self, now: u64, keep: u64) -> Option<Node<V>> {
+    fn evict_one(&mut self, hasher: &KeyHasher, now: u64, keep: KeyRef<'_>) -> Option<Node<V>> {
         for _ in 0..2 * self.nodes.len() {
             if self.hand >= self.nodes.len() {
                 self.hand = 0;
             }
             let node = &mut self.nodes[self.hand];
             // Expired, or (not `keep`) unreferenced; a referenced bit passed is cleared.
-            let evict = node.deadline <= now
-                || (node.hash != keep && !std::mem::replace(node.referenced.get_mut(), false));
+            let evict = node.value.deadline() <= now
+                || (!node.key.is(keep) && !std::mem::replace(node.referenced.get_mut(), false));
             if evict {
-                return Some(self.take_at_hand());
+                return Some(self.take_at_hand(hasher));
             }
             self.hand += 1;
         }
@@ -193,8 +226,8 @@ impl<V> Shard<V> {
     /// Removes the node under the hand, which then passes the node moved into
     /// its place: that is the newest node, and it gets a whole turn before
     /// the hand comes back to it, as if it had been stored behind the hand.
-    fn take_at_hand(&mut self) -> Node<V> {
-        let node = self.remove_at(self.hand);
+    fn take_at_hand(&mut self, hasher: &KeyHasher) -> Node<V> {
+        let node = self.remove_at(hasher, self.hand);
         self.hand += 1;
         node
     }
@@ -202,12 +235,12 @@ impl<V> Shard<V> {
     /// The node under the hand if it has expired, and the hand moves on: a
     /// few steps per write reclaim expired values before the limits are
     /// reached.
-    fn reclaim_step(&mut self, now: u64) -> Option<Node<V>> {
+    fn reclaim_step(&mut self, hasher: &KeyHasher, now: u64) -> Option<Node<V>> {
         if self.hand >= self.nodes.len() {
             self.hand = 0;
         }
-        if self.nodes.get(self.hand)?.deadline <= now {
-            return Some(self.take_at_hand());
+        if self.nodes.get(self.hand)?.value.deadline() <= now {
+            return Some(self.take_at_hand(hasher));
         }
         self.hand += 1;
         None
@@ -266,6 +299,15 @@ fn write<V>(shard: &Padded<V>) -> RwLockWriteGuard<'_, Shard<V>> {
 }
 
 impl<V: Weighed> ClockMap<V> {
+    /// What a node costs beyond its value's weight: the node itself, the
+    /// vector's spare room (at most an eighth), and two table slots (a
+    /// position and a control byte each; the table doubles, so it has between
+    /// one and two slots per node).
+    const NODE_WEIGHT: u64 = {
+        let node = std::mem::size_of::<Node<V>>() as u64;
+        node + node / 8 + 2 * 5
+    };
+
     /// A map holding at most `max_entries` values and `max_bytes` of weight
     /// (`None`: no limit).
     pub(super) fn new(max_entries: Option<u64>, max_bytes: Option<u64>) -> Self {
@@ -328,58 +370,57 @@ impl<V: Weighed> ClockMap<V> {
         let value = match (change, found) {
             (Change::Keep, _) | (Change::Remove, None) => return result,
             (Change::Remove, Some(at)) => {
-                let node = shard.remove_at(at);
+                let node = shard.remove_at(&self.hasher, at);
                 self.forget(&node);
                 return result;
             }
             (Change::Put(value), _) => value,
         };
-        let weight = value
-            .weight()
-            .saturating_add(std::mem::size_of::<Node<V>>() as u64 + 9);
-        if self.max_bytes.is_some_and(|max| weight > max) {
+        let weight = u32::try_from(value.weight().saturating_add(Self::NODE_WEIGHT))
+            .ok()
+            .filter(|&w| self.max_bytes.is_none_or(|max| u64::from(w) <= max));
+        let Some(weight) = weight else {
             // Too heavy to hold at all; what it replaces goes too, so a read
             // never finds an older value than the last write.
             if let Some(at) = found {
-                let node = shard.remove_at(at);
+                let node = shard.remove_at(&self.hasher, at);
                 self.forget(&node);
             }
             return result;
-        }
-        let deadline = value.deadline();
+        };
         if let Some(at) = found {
             let node = &mut shard.nodes[at];
             // One change, so no other thread sees both weights counted.
             if weight >= node.weight {
                 self.bytes
-                    .fetch_add(weight - node.weight, Ordering::Relaxed);
+                    .fetch_add(u64::from(weight - node.weight), Ordering::Relaxed);
             } else {
                 self.bytes
-                    .fetch_sub(node.weight - weight, Ordering::Relaxed);
+                    .fetch_sub(u64::from(node.weight - weight), Ordering::Relaxed);
             }
             node.value = value;
             node.weight = weight;
-            node.deadline = deadline;
             *node.referenced.get_mut() = true;
         } else {
-            self.len.fetch_add(1, Ordering::Relaxed);
-            self.bytes.fetch_add(weight, Ordering::Relaxed);
-            shard.push(Node {
-                hash,
+            let node = Node {
                 key: key.into(),
                 value,
                 weight,
-                deadline,
                 referenced: AtomicBool::new(true),
-            });
+            };
+            if !shard.push(&self.hasher, hash, node) {
+                return result;
+            }
+            self.len.fetch_add(1, Ordering::Relaxed);
+            self.bytes.fetch_add(u64::from(weight), Ordering::Relaxed);
         }
         for _ in 0..RECLAIM_STEPS {
-            if let Some(node) = shard.reclaim_step(now) {
+            if let Some(node) = shard.reclaim_step(&self.hasher, now) {
                 self.forget(&node);
             }
         }
         drop(shard);
-        self.evict(now, hash);
+        self.evict(now, key);
         result
     }
 
@@ -393,7 +434,7 @@ impl<V: Weighed> ClockMap<V> {
         let hash = self.hasher.hash(key);
         let mut shard = write(self.shard(hash));
         let at = shard.find(hash, key)?;
-        let node = shard.remove_at(at);
+        let node = shard.remove_at(&self.hasher, at);
         self.forget(&node);
         Some(node.value)
     }
@@ -407,7 +448,7 @@ impl<V: Weighed> ClockMap<V> {
             let mut at = 0;
             while at < shard.nodes.len() {
                 if remove(&shard.nodes[at].value) {
-                    let node = shard.remove_at(at);
+                    let node = shard.remove_at(&self.hasher, at);
                     self.forget(&node);
                     removed.push(node.value);
                 } else {
@@ -435,7 +476,8 @@ impl<V: Weighed> ClockMap<V> {
 
     fn forget(&self, node: &Node<V>) {
         self.len.fetch_sub(1, Ordering::Relaxed);
-        self.bytes.fetch_sub(node.weight, Ordering::Relaxed);
+        self.bytes
+            .fetch_sub(u64::from(node.weight), Ordering::Relaxed);
     }
 
     fn over(&self) -> bool {
@@ -445,15 +487,15 @@ impl<V: Weighed> ClockMap<V> {
 
     /// Evicts until both limits hold, one victim per shard in turn (from a
     /// shard that moves on with every call, then each shard in order, so one
-    /// call visits them all); the value hashed `keep` stays. Stops when no
+    /// call visits them all); the value under `keep` stays. Stops when no
     /// shard has anything to give.
-    fn evict(&self, now: u64, keep: u64) {
+    fn evict(&self, now: u64, keep: KeyRef<'_>) {
         let mut turn = self.next_victim.fetch_add(1, Ordering::Relaxed);
         let mut empty_turns = 0;
         while self.over() && empty_turns < self.shards.len() {
             let mut shard = write(&self.shards[turn % self.shards.len()]);
             turn = turn.wrapping_add(1);
-            match shard.evict_one(now, keep) {
+            match shard.evict_one(&self.hasher, now, keep) {
                 Some(node) => {
                     self.forget(&node);
                     empty_turns = 0;
@@ -604,7 +646,7 @@ mod tests {
     #[test]
     fn both_limits_hold_and_a_new_value_stays() {
         let map = ClockMap::new(Some(1_000), Some(10_000));
-        let slot = std::mem::size_of::<Node<V>>() as u64 + 9;
+        let slot = ClockMap::<V>::NODE_WEIGHT;
         for i in 0..500 {
             map.insert(KeyRef::Text(&text(i)), 0, v(400));
             assert!(map.weighted_size() <= 10_000);
@@ -631,6 +673,12 @@ mod tests {
         map.insert(KeyRef::Text("k"), 0, v(5_000));
         assert_eq!(map.read(KeyRef::Text("k"), |v| v.weight), None);
         assert_eq!((map.len(), map.weighted_size()), (0, 0));
+        // Without a byte limit, a node's weight must still fit its `u32`.
+        let unlimited = ClockMap::new(None, None);
+        unlimited.insert(KeyRef::Text("k"), 0, v(10));
+        unlimited.insert(KeyRef::Text("k"), 0, v(u64::from(u32::MAX)));
+        assert_eq!(unlimited.read(KeyRef::Text("k"), |v| v.weight), None);
+        assert_eq!((unlimited.len(), unlimited.weighted_size()), (0, 0));
     }
 
     fn expiring(deadline: u64) -> V {
@@ -693,6 +741,14 @@ mod tests {
         });
         assert!(!again);
         assert_eq!(map.read(KeyRef::Text("k"), |v| v.weight), Some(1));
+    }
+
+    /// Every entry pays for a node (with the memory backend's values), so its
+    /// size is watched: see `benches/scale.rs`.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn nodes_stay_small() {
+        assert_eq!(std::mem::size_of::<Node<super::super::Slot>>(), 56);
     }
 
     #[test]

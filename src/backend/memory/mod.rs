@@ -41,7 +41,10 @@ pub struct MemoryBackend {
 
 #[derive(Clone, Debug)]
 enum MemValue {
-    Bytes(Bytes),
+    /// Boxed: a `Bytes` is 32 bytes, and every node is as large as its
+    /// largest value. Response entries, most of a layer's cache, would pay
+    /// for it; a byte value pays a block and a pointer instead.
+    Bytes(Box<Bytes>),
     /// A set of [`Backend::set_add`]. Changed in place, and only inside the
     /// map's per-key compute, which serialises every change to one key; `get`
     /// reads it in [`set_codec`]'s format.
@@ -86,7 +89,8 @@ struct Slot {
     value: MemValue,
     /// Unix milliseconds on the backend's clock: after it a byte value is gone,
     /// and a response entry may be reclaimed.
-    expires_at: Option<u64>,
+    /// `u64::MAX`: never (a `u64`, not an `Option`: eight bytes less per node).
+    expires_at: u64,
 }
 
 /// Configures a [`MemoryBackend`].
@@ -118,7 +122,7 @@ impl MemoryBackendBuilder {
     /// At most about this many bytes, counted as the heap the values and their
     /// bookkeeping take: bodies, headers, keys and per-entry structures
     /// (default 128 MiB); `0` means no byte limit. A value heavier than the
-    /// whole limit is not stored.
+    /// whole limit is not stored, nor (limit or not) one of 4 GiB or more.
     #[must_use]
     pub fn max_bytes(mut self, n: u64) -> Self {
         self.max_bytes = (n > 0).then_some(n);
@@ -188,7 +192,7 @@ impl MemoryBackend {
         let now = self.now();
         let slot = Slot {
             value: MemValue::Stored(value),
-            expires_at: Some(now.saturating_add(millis(ttl))),
+            expires_at: now.saturating_add(millis(ttl)),
         };
         self.map.insert(KeyRef::Response(key), now, slot);
     }
@@ -217,7 +221,8 @@ impl MemoryBackend {
 impl Weighed for Slot {
     fn weight(&self) -> u64 {
         let size = match &self.value {
-            MemValue::Bytes(b) => b.len(),
+            // The bytes and their box.
+            MemValue::Bytes(b) => b.len() + std::mem::size_of::<Bytes>(),
             // Two handles per member (order and index) and the hash slot.
             MemValue::Set(m) => {
                 let m = lock(m);
@@ -230,7 +235,7 @@ impl Weighed for Slot {
     }
 
     fn deadline(&self) -> u64 {
-        self.expires_at.unwrap_or(u64::MAX)
+        self.expires_at
     }
 }
 
@@ -274,19 +279,23 @@ impl MemoryBackend {
         unix_millis(self.clock.now())
     }
 
+    /// When a value stored now with `ttl` expires (`u64::MAX`: never).
+    fn deadline(&self, ttl: Ttl) -> u64 {
+        ttl.map_or(u64::MAX, |d| self.now().saturating_add(millis(d)))
+    }
+
     /// A byte-value slot expiring `ttl` from now on the backend's clock.
     fn byte_slot(&self, value: Bytes, ttl: Ttl) -> Slot {
         Slot {
-            value: MemValue::Bytes(value),
-            expires_at: ttl.map(|d| self.now().saturating_add(millis(d))),
+            value: MemValue::Bytes(Box::new(value)),
+            expires_at: self.deadline(ttl),
         }
     }
 
     /// Whether a slot holds a value of the trait (bytes or a set) that has not
     /// expired.
     fn alive(&self, slot: &Slot) -> bool {
-        matches!(slot.value, MemValue::Bytes(_) | MemValue::Set(_))
-            && slot.expires_at.is_none_or(|at| at > self.now())
+        matches!(slot.value, MemValue::Bytes(_) | MemValue::Set(_)) && slot.expires_at > self.now()
     }
 
     /// What `get` answers for a slot: a live byte value as it is, a live set in
@@ -296,9 +305,9 @@ impl MemoryBackend {
             return None;
         }
         match &slot.value {
-            MemValue::Bytes(b) => Some(b.clone()),
+            MemValue::Bytes(b) => Some(Bytes::clone(b)),
             MemValue::Set(m) => Some(set_codec::encode(&set_codec::Set {
-                expires_at: slot.expires_at.unwrap_or(u64::MAX),
+                expires_at: slot.expires_at,
                 members: lock(m).order.clone(),
             })),
             MemValue::Stored(_) => None,
@@ -373,7 +382,7 @@ impl Backend for MemoryBackend {
             Some(e) if self.alive(e) => {
                 let slot = Slot {
                     value: e.value.clone(),
-                    expires_at: ttl.map(|d| self.now().saturating_add(millis(d))),
+                    expires_at: self.deadline(ttl),
                 };
                 (Change::Put(slot), true)
             }
@@ -398,7 +407,7 @@ impl Backend for MemoryBackend {
                 // Same expiry, on the backend's clock.
                 Ok(n) => {
                     let slot = Slot {
-                        value: MemValue::Bytes(Bytes::from(n.to_string())),
+                        value: MemValue::Bytes(Box::new(Bytes::from(n.to_string()))),
                         expires_at: slot.expires_at,
                     };
                     (Change::Put(slot), Ok(n))
@@ -430,20 +439,20 @@ impl Backend for MemoryBackend {
                 // A set, or bytes in set_codec's format (the trait's
                 // default wrote them): kept, with their expiry if later.
                 Some(slot) => {
-                    let expires_at = slot.expires_at.map(|at| at.max(until));
+                    let expires_at = slot.expires_at.max(until);
                     match &slot.value {
                         MemValue::Set(m) => (Arc::clone(m), expires_at),
                         MemValue::Bytes(b) => match set_codec::decode(b) {
                             Some(set) => {
                                 (Arc::new(Mutex::new(Members::new(set.members))), expires_at)
                             }
-                            None => (Arc::default(), Some(until)),
+                            None => (Arc::default(), until),
                         },
-                        MemValue::Stored(_) => (Arc::default(), Some(until)),
+                        MemValue::Stored(_) => (Arc::default(), until),
                     }
                 }
                 // Nothing, something expired, or other bytes: a new set.
-                None => (Arc::default(), Some(until)),
+                None => (Arc::default(), until),
             };
             lock(&members).insert(member);
             let slot = Slot {
@@ -596,7 +605,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             b.map.read(KeyRef::Text("s"), |slot| slot.expires_at),
-            Some(None),
+            Some(u64::MAX),
             "a value that never expires keeps never expiring"
         );
         assert_eq!(b.set_take("s").await.unwrap(), [&b"a"[..], &b"b"[..]]);
