@@ -11,8 +11,9 @@
 //!   bytes after minus before, over N, is the cost of one entry; minus the
 //!   entry's payload (body, stored header names and values, host and path) it is
 //!   the fixed overhead per entry (target: under 256 bytes). Before the "after"
-//!   figure, rounds of hits run until the figure stops moving (a first hit
-//!   makes a stored body's buffer shared).
+//!   figure, rounds of one hit on every URL run until the figure stops moving
+//!   (a first hit makes an entry's buffer shared, so a cache in use holds
+//!   that count too).
 //!   Each line is followed by the live blocks per entry by requested size, to
 //!   tell which allocations the overhead is made of.
 //! - `scale_hit`: hit latency with 1k, 10k, 100k and 1M entries stored (1 KiB
@@ -271,20 +272,22 @@ fn measure_memory(rt: &tokio::runtime::Runtime, n: usize) -> MemoryFigures {
             payload += res.body().len() + headers + HOST.len() + path.len();
         }
     });
-    // Hits on one URL, so that only one entry is touched (a first hit makes a
-    // stored body's buffer shared, 24 bytes), until the figure stops moving:
-    // with an earlier store (moka) this let deferred bookkeeping and frees
-    // settle; the memory backend's own map has none, and the loop now ends
-    // after its first round.
+    // Rounds of one hit on every URL, as a cache in use serves its entries
+    // (a first hit makes an entry's buffer shared: a 24-byte count), until
+    // the figure stops moving: the second round, unless something is
+    // deferred (with an earlier store, moka, it let bookkeeping and frees
+    // settle).
     let mut settle_rounds = 0;
     let mut last = live().0;
     loop {
         settle_rounds += 1;
         backend.entry_count();
         rt.block_on(async {
-            for _ in 0..512 {
-                let res = fetch(&mut svc, request("/item/0")).await;
-                assert!(is_hit(&res), "settling: /item/0 was not a hit");
+            for i in 0..n {
+                path.clear();
+                write!(path, "/item/{i}").expect("write");
+                let res = fetch(&mut svc, request(&path)).await;
+                assert!(is_hit(&res), "settling: {path} was not a hit");
             }
         });
         backend.entry_count();

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -244,11 +244,7 @@ impl Collector {
         } = self;
         // Always one fresh buffer: a chunk may be a slice of a much larger read
         // buffer (hyper's), which storing it as is would keep alive, unweighed.
-        let mut body = BytesMut::with_capacity(len);
-        for chunk in &chunks {
-            body.extend_from_slice(chunk);
-        }
-        entry.body = body.freeze();
+        entry.content = entry.content.with_body(&chunks);
         Some(Box::pin(async move {
             shared.insert(&key, entry).await;
             shared.counters.stored(len);

@@ -343,21 +343,21 @@ pub(crate) fn request_variant_id(
 impl VaryValues {
     /// The values of `names` in the request that produced a response.
     pub(crate) fn capture(names: Vec<HeaderName>, headers: &HeaderMap) -> Self {
-        let values = names
-            .iter()
-            .map(|n| combined_value(headers, n).map(|v| Bytes::copy_from_slice(&v)))
-            .collect();
-        Self {
-            names: names.into(),
-            values,
-        }
+        Self::new(
+            names
+                .into_iter()
+                .map(|n| {
+                    let value = combined_value(headers, &n).map(|v| Bytes::copy_from_slice(&v));
+                    (n, value)
+                })
+                .collect(),
+        )
     }
 
     /// Whether a request carries exactly these values.
     pub(crate) fn matches(&self, headers: &HeaderMap) -> bool {
-        self.names
+        self.pairs()
             .iter()
-            .zip(&self.values)
             .all(|(n, v)| combined_value(headers, n).as_deref() == v.as_deref())
     }
 
@@ -365,7 +365,7 @@ impl VaryValues {
     /// request that produced it).
     pub(crate) fn variant_id(&self, method: StoredMethod, auth: AuthScope) -> u128 {
         let mut h = VariantHasher::new(method, auth);
-        for (name, value) in self.names.iter().zip(&self.values) {
+        for (name, value) in self.pairs() {
             h.value(name, value.as_deref());
         }
         h.finish()

@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::body::ResponseBody;
 use crate::cache_status::{self, Fwd};
-use crate::entry::{AgeBasis, Entry, StoredMethod};
+use crate::entry::{AgeRule, Entry, StoredMethod};
 use crate::headers::conditional::{is_conditional, is_not_modified, not_modified_headers};
 use crate::headers::interned::Interned;
 use crate::key::{PrimaryKey, StoreKey};
@@ -122,7 +122,7 @@ pub(crate) fn serve<B>(
     let age = AGES.get(age(entry, now_ms));
     // The stored fields as a map only for a request that has conditions.
     let not_modified = (entry.status == StatusCode::OK && is_conditional(request_headers))
-        .then(|| entry.headers.fields())
+        .then(|| entry.content.headers().fields())
         .filter(|stored| is_not_modified(request_headers, stored));
     let (status, headers, body) = if let Some(stored) = not_modified {
         let mut headers = not_modified_headers(&stored);
@@ -132,18 +132,18 @@ pub(crate) fn serve<B>(
         }
         (StatusCode::NOT_MODIFIED, headers, ResponseBody::empty())
     } else if method == StoredMethod::Head {
-        let mut headers = entry.headers.to_response(age, cache_status);
+        let mut headers = entry.content.headers().to_response(age, cache_status);
         // A stored GET's length, which an empty HEAD body cannot imply. (A
         // stored HEAD has no body to count: it keeps what it was sent with.)
         if entry.method == StoredMethod::Get && !headers.contains_key(CONTENT_LENGTH) {
-            let _ = headers.try_insert(CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
+            let _ = headers.try_insert(CONTENT_LENGTH, HeaderValue::from(entry.content.body_len()));
         }
         (entry.status, headers, ResponseBody::empty())
     } else {
         (
             entry.status,
-            entry.headers.to_response(age, cache_status),
-            ResponseBody::cached(entry.body.clone()),
+            entry.content.headers().to_response(age, cache_status),
+            ResponseBody::cached(entry.content.body()),
         )
     };
     let mut res = Response::new(body);
@@ -168,14 +168,11 @@ pub(crate) fn ttl_secs(fresh_until: u64, now_ms: u64) -> i64 {
 /// `max-age` and a valid `Expires` (so `max-age - Age` is the time left in this
 /// cache); otherwise RFC 9111's: the age it arrived with plus the time since.
 fn age(entry: &Entry, now_ms: u64) -> i64 {
-    match entry.age_basis {
-        Some(AgeBasis { max_age, expires }) => {
+    match entry.age {
+        AgeRule::Django { since } => {
             let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-            max_age.saturating_sub(expires.saturating_sub(now)).max(0)
+            now.saturating_sub(since).max(0)
         }
-        None => {
-            let resident = now_ms.saturating_sub(entry.stored_at) / 1000;
-            i64::try_from(entry.initial_age.saturating_add(resident)).unwrap_or(i64::MAX)
-        }
+        AgeRule::Resident { .. } => i64::try_from(entry.resident_age(now_ms)).unwrap_or(i64::MAX),
     }
 }

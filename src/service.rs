@@ -262,7 +262,8 @@ impl CacheableRequest {
                     .append(SURROGATE_CAPABILITY, surrogate.capability.clone());
             }
             if let Some(stale) = &forward.stale {
-                validated = add_validators(&mut self.parts.headers, &stale.headers.fields());
+                validated =
+                    add_validators(&mut self.parts.headers, &stale.content.headers().fields());
             }
         }
         let miss = Miss {

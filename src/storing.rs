@@ -18,11 +18,10 @@ use crate::backend::BoxFuture;
 use crate::body::{Collector, ResponseBody};
 use crate::cache_status;
 use crate::clock::unix_millis;
-use crate::entry::{AgeBasis, AuthScope, Entry, Revalidate, StoredMethod, VaryValues};
+use crate::entry::{AgeRule, AuthScope, Content, Entry, Revalidate, StoredMethod, VaryValues};
 use crate::headers::cache_control::{get_max_age, has_directive, patch_response_headers};
 use crate::headers::http_date::parse_http_date;
 use crate::headers::list::list_items;
-use crate::headers::stored::StoredHeaders;
 use crate::headers::vary::{VaryNames, patch_vary_headers, vary_names};
 use crate::key::PrimaryKey;
 use crate::layer::Shared;
@@ -109,8 +108,7 @@ impl Shared {
                     stored_at,
                     fresh_until,
                     kept_until: kept_until(fresh_until, self.config.keep, stale),
-                    age_basis: django_age_basis(&parts.headers),
-                    initial_age: 0,
+                    age: django_age_rule(&parts.headers),
                     // Only stale serving reads this in app mode.
                     revalidate: Revalidate {
                         every_use: false,
@@ -119,8 +117,8 @@ impl Shared {
                     },
                     stale,
                 };
-                let entry = self.stored_entry(&parts, &miss, auth, names, lifetime, &[]);
-                Some(self.collector(&parts, &mut miss, entry, timeout, tags))
+                self.stored_entry(&parts, &miss, auth, names, lifetime, &[])
+                    .map(|entry| self.collector(&parts, &mut miss, entry, timeout, tags))
             }
             _ => None,
         };
@@ -162,8 +160,8 @@ impl Shared {
             (Some(s), Ok(VaryNames::Names(names))) => {
                 let lifetime = Lifetime::shared(&s, &exchange, self.config.keep);
                 let ttl = ttl_secs(lifetime.fresh_until, unix_millis(exchange.response_time));
-                let entry = self.stored_entry(&parts, &miss, s.auth, names, lifetime, &s.unstored);
-                Some(self.collector(&parts, &mut miss, entry, ttl, tags))
+                self.stored_entry(&parts, &miss, s.auth, names, lifetime, &s.unstored)
+                    .map(|entry| self.collector(&parts, &mut miss, entry, ttl, tags))
             }
             _ => None,
         };
@@ -181,7 +179,7 @@ impl Shared {
         exchange: &Exchange,
         tags: Vec<String>,
     ) -> Outgoing<B> {
-        let mut headers = stale.headers.fields();
+        let mut headers = stale.content.headers().fields();
         let excluded = connection_fields(not_modified);
         for name in not_modified.keys() {
             if excluded.contains(name) || NOT_UPDATED.contains(name) {
@@ -192,26 +190,35 @@ impl Shared {
                 let _ = headers.try_append(name.clone(), value.clone());
             }
         }
-        let body_len = u64::try_from(stale.body.len()).unwrap_or(u64::MAX);
-        let storable = shared::storable(&self.config, exchange, stale.status, &headers, body_len);
-        let (lifetime, unstored) = match &storable {
-            Some(s) => (
-                Lifetime::shared(s, exchange, self.config.keep),
-                &s.unstored[..],
-            ),
+        let body_len = u64::try_from(stale.content.body_len()).unwrap_or(u64::MAX);
+        let mut storable =
+            shared::storable(&self.config, exchange, stale.status, &headers, body_len);
+        strip_unstored(
+            &mut headers,
+            storable.as_ref().map_or(&[], |s| &s.unstored[..]),
+        );
+        // Fields past what a content can hold (4 GiB with the material) are not
+        // merged, and the entry, served as it was, is not stored again.
+        let content = match stale
+            .content
+            .with_fields(&headers, self.config.cache_status)
+        {
+            Some(content) => content,
             None => {
-                let at = unix_millis(exchange.response_time);
-                (Lifetime::stale_at(at), &[][..])
+                storable = None;
+                stale.content.clone()
             }
         };
-        strip_unstored(&mut headers, unstored);
+        let lifetime = match &storable {
+            Some(s) => Lifetime::shared(s, exchange, self.config.keep),
+            None => Lifetime::stale_at(unix_millis(exchange.response_time)),
+        };
         let entry = Entry {
-            headers: StoredHeaders::new(headers, self.config.cache_status),
+            content,
             stored_at: lifetime.stored_at,
             fresh_until: lifetime.fresh_until,
             kept_until: lifetime.kept_until,
-            age_basis: None,
-            initial_age: lifetime.initial_age,
+            age: lifetime.age,
             revalidate: lifetime.revalidate,
             stale_while_revalidate: lifetime.stale.while_revalidate,
             stale_if_error: lifetime.stale.if_error,
@@ -249,7 +256,7 @@ impl Shared {
                 shared.store.purge(key.hash).await;
             }
             if scope.is_some() {
-                let len = entry.body.len();
+                let len = entry.content.body_len();
                 shared.insert(&key, entry).await;
                 shared.counters.stored(len);
                 if let Some(lead) = lead {
@@ -371,8 +378,7 @@ struct Lifetime {
     stored_at: u64,
     fresh_until: u64,
     kept_until: u64,
-    age_basis: Option<AgeBasis>,
-    initial_age: u64,
+    age: AgeRule,
     revalidate: Revalidate,
     stale: StaleWindows,
 }
@@ -390,8 +396,9 @@ impl Lifetime {
             stored_at: unix_millis(exchange.response_time),
             fresh_until,
             kept_until: kept_until(fresh_until, keep, s.stale),
-            age_basis: None,
-            initial_age: s.initial_age,
+            age: AgeRule::Resident {
+                initial_age: s.initial_age,
+            },
             revalidate: s.revalidate,
             stale: s.stale,
         }
@@ -403,26 +410,25 @@ impl Lifetime {
             stored_at: at,
             fresh_until: at,
             kept_until: at,
-            age_basis: None,
-            initial_age: 0,
+            age: AgeRule::Resident { initial_age: 0 },
             revalidate: Revalidate::default(),
             stale: StaleWindows::default(),
         }
     }
 }
 
-/// Django's `Age` basis, when the patched headers have an integer `max-age`
-/// and a valid `Expires`.
-fn django_age_basis(headers: &HeaderMap) -> Option<AgeBasis> {
+/// Django's `Age` rule when the patched headers have an integer `max-age`
+/// and a valid `Expires`; otherwise the time since storing.
+fn django_age_rule(headers: &HeaderMap) -> AgeRule {
     match (
         get_max_age(headers),
         headers.get(EXPIRES).and_then(parse_http_date),
     ) {
-        (Some(max_age), Some(expires)) => Some(AgeBasis {
+        (Some(max_age), Some(expires)) => AgeRule::django(
             max_age,
-            expires: i64::try_from(unix_millis(expires) / 1000).unwrap_or(i64::MAX),
-        }),
-        _ => None,
+            i64::try_from(unix_millis(expires) / 1000).unwrap_or(i64::MAX),
+        ),
+        _ => AgeRule::Resident { initial_age: 0 },
     }
 }
 
@@ -449,7 +455,8 @@ fn strip_unstored(headers: &mut HeaderMap, unstored: &[HeaderName]) {
 }
 
 impl Shared {
-    /// The entry a response will be stored as, body still to come.
+    /// The entry a response will be stored as, body still to come; `None`
+    /// when its material and fields do not fit a [`Content`].
     fn stored_entry(
         &self,
         parts: &response::Parts,
@@ -458,26 +465,24 @@ impl Shared {
         names: Vec<HeaderName>,
         lifetime: Lifetime,
         unstored: &[HeaderName],
-    ) -> Entry {
+    ) -> Option<Entry> {
         let mut headers = parts.headers.clone();
         strip_unstored(&mut headers, unstored);
-        Entry {
-            material: Box::from(&miss.key.material[..]),
+        let content = Content::new(&miss.key.material, &headers, self.config.cache_status, &[])?;
+        Some(Entry {
+            content,
             method: miss.method,
             auth,
             vary: VaryValues::capture(names, &miss.request_headers),
             status: parts.status,
-            headers: StoredHeaders::new(headers, self.config.cache_status),
-            body: Bytes::new(),
             stored_at: lifetime.stored_at,
             fresh_until: lifetime.fresh_until,
             kept_until: lifetime.kept_until,
-            age_basis: lifetime.age_basis,
-            initial_age: lifetime.initial_age,
+            age: lifetime.age,
             revalidate: lifetime.revalidate,
             stale_while_revalidate: lifetime.stale.while_revalidate,
             stale_if_error: lifetime.stale.if_error,
             tags: Box::default(),
-        }
+        })
     }
 }

@@ -9,10 +9,10 @@
 //! names share; an entry keeps only its values, and a hit clones the shape's
 //! map and writes the values and the slots into the copy.
 //!
-//! The values sit back to back in one buffer, after a table of their lengths:
-//! one block and one reference count per entry, where a `HeaderValue` apiece
-//! was 40 bytes each plus a block and a count for every value the origin or
-//! the layer built. A hit hands out slices of the buffer.
+//! The values sit back to back in a section of the entry's one buffer
+//! ([`crate::entry::Content`]), after a table of their lengths, where a
+//! `HeaderValue` apiece was 40 bytes each plus a block and a count for every
+//! value the origin or the layer built. A hit hands out slices of the buffer.
 
 use std::sync::Arc;
 
@@ -22,16 +22,18 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::shape::Shape;
 
-/// The header fields of a stored response: its values, and the shared layout
-/// of its names with an `Age` slot and, when the storing layer adds
-/// `Cache-Status`, a `Cache-Status` slot after any entries the response brought.
-#[derive(Debug, Clone)]
-pub(crate) struct StoredHeaders {
-    shape: Arc<Shape>,
-    /// The response's own values, in the order of [`Shape::names`]: a `u32`
-    /// per value (its length, the top bit set when it is sensitive), then the
-    /// values' bytes.
-    values: Bytes,
+/// The header fields of a stored response, read in place: the shared layout
+/// of its names (with an `Age` slot and, when the storing layer adds
+/// `Cache-Status`, a `Cache-Status` slot after any entries the response
+/// brought), and its values' section of the entry's buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StoredHeaders<'a> {
+    shape: &'a Shape,
+    /// The entry's buffer. From `at`: a `u32` per value of [`Shape::names`]
+    /// (its length, the top bit set when it is sensitive), then the values'
+    /// bytes, as [`write`] lays them out.
+    buf: &'a Bytes,
+    at: usize,
 }
 
 /// The top bit of a value's length word: the value is sensitive (kept out of
@@ -43,52 +45,81 @@ const SENSITIVE: u32 = 1 << 31;
 /// rules refuse responses that carry one ([`crate::policy::is_too_large`]).
 pub(crate) const MAX_VALUE_LEN: usize = SENSITIVE as usize;
 
-impl StoredHeaders {
-    /// Lays out a response's fields. Its own `Age` is left out (the entry's
-    /// initial age accounts for it; a hit writes the slot), and so is a field
-    /// whose value is [`MAX_VALUE_LEN`] bytes or more (the storing rules
-    /// refuse such responses; a 304's fields merged into a refreshed entry are
-    /// not checked by them).
-    pub(crate) fn new(fields: HeaderMap, status_slot: bool) -> Self {
-        let own = || {
-            fields
-                .iter()
-                .filter(|(name, value)| **name != AGE && value.len() < MAX_VALUE_LEN)
-        };
-        let names = own().map(|(name, _)| name.clone()).collect::<Vec<_>>();
-        let bytes: usize = own().map(|(_, value)| value.len()).sum();
-        let mut values = BytesMut::with_capacity(4 * names.len() + bytes);
-        for (_, value) in own() {
-            // Below `MAX_VALUE_LEN`: the top bit is free.
-            let len = u32::try_from(value.len()).unwrap_or(0);
-            values.put_u32(if value.is_sensitive() {
-                len | SENSITIVE
-            } else {
-                len
-            });
+/// The fields a layout keeps: not the response's own `Age` (the entry's
+/// initial age accounts for it; a hit writes the slot), nor a value of
+/// [`MAX_VALUE_LEN`] bytes or more (the storing rules refuse such responses;
+/// a 304's fields merged into a refreshed entry are not checked by them).
+fn kept(fields: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+    fields
+        .iter()
+        .filter(|(name, value)| **name != AGE && value.len() < MAX_VALUE_LEN)
+}
+
+/// How many bytes [`write`] adds for `fields`.
+pub(crate) fn written_len(fields: &HeaderMap) -> usize {
+    kept(fields).map(|(_, value)| 4 + value.len()).sum()
+}
+
+/// Lays out a response's fields: appends their values' section to `out` and
+/// returns the layout of their names.
+pub(crate) fn write(fields: &HeaderMap, status_slot: bool, out: &mut BytesMut) -> Arc<Shape> {
+    let names = kept(fields).map(|(name, _)| name.clone()).collect();
+    for (_, value) in kept(fields) {
+        // Below `MAX_VALUE_LEN`: the top bit is free.
+        let len = u32::try_from(value.len()).unwrap_or(0);
+        out.put_u32(if value.is_sensitive() {
+            len | SENSITIVE
+        } else {
+            len
+        });
+    }
+    for (_, value) in kept(fields) {
+        out.put_slice(value.as_bytes());
+    }
+    Shape::of(names, status_slot)
+}
+
+/// How long a values' section of `count` values at the start of `section`
+/// is, if it is one [`write`] could have made (for stored bytes read back:
+/// a hit hands its values out unchecked).
+pub(crate) fn checked_len(section: &[u8], count: usize) -> Option<usize> {
+    let words = section.get(..count.checked_mul(4)?)?;
+    let mut end = words.len();
+    for word in words.chunks_exact(4) {
+        let word = u32::from_be_bytes(word.try_into().ok()?);
+        let value = section.get(end..end.checked_add((word & !SENSITIVE) as usize)?)?;
+        // RFC 9110's field-value bytes, as `HeaderValue` accepts them.
+        if !value
+            .iter()
+            .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+        {
+            return None;
         }
-        for (_, value) in own() {
-            values.put_slice(value.as_bytes());
-        }
-        Self {
-            shape: Shape::of(names, status_slot),
-            values: values.freeze(),
-        }
+        end += value.len();
+    }
+    Some(end)
+}
+
+impl<'a> StoredHeaders<'a> {
+    /// The fields laid out by [`write`] at `at` in `buf`, named by `shape`.
+    pub(crate) fn new(shape: &'a Shape, buf: &'a Bytes, at: usize) -> Self {
+        Self { shape, buf, at }
     }
 
     /// The own values, in order: slices of the buffer, so no value is copied.
     #[inline]
-    fn values(&self) -> impl Iterator<Item = HeaderValue> + '_ {
-        // `new` wrote a length word per name, then exactly those lengths.
-        let lengths = &self.values[..4 * self.len()];
-        let mut start = lengths.len();
+    fn values(self) -> impl Iterator<Item = HeaderValue> + 'a {
+        // `write` wrote a length word per name, then exactly those lengths.
+        let buf = self.buf;
+        let lengths = &buf[self.at..self.at + 4 * self.len()];
+        let mut start = self.at + lengths.len();
         lengths.chunks_exact(4).map(move |word| {
             let word = u32::from_be_bytes(word.try_into().unwrap_or_default());
             let end = start + (word & !SENSITIVE) as usize;
-            let slice = self.values.slice(start..end);
+            let slice = buf.slice(start..end);
             start = end;
-            // SAFETY: `new` copied these bytes from a `HeaderValue`, so they
-            // are what that value held.
+            // SAFETY: `write` copied these bytes from a `HeaderValue`, or
+            // `checked_len` found them to be bytes one may hold.
             let mut value = unsafe { HeaderValue::from_maybe_shared_unchecked(slice) };
             value.set_sensitive(word & SENSITIVE != 0);
             value
@@ -96,33 +127,23 @@ impl StoredHeaders {
     }
 
     /// Whether the layout has a `Cache-Status` slot (for the envelope).
-    pub(crate) fn has_status_slot(&self) -> bool {
+    pub(crate) fn has_status_slot(self) -> bool {
         self.shape.status_at().is_some()
     }
 
     /// The response's own fields, in order, without the slots.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&HeaderName, HeaderValue)> {
+    pub(crate) fn iter(self) -> impl Iterator<Item = (&'a HeaderName, HeaderValue)> {
         self.shape.names().iter().zip(self.values())
     }
 
     /// How many own values there are (a name counts once per value).
-    pub(crate) fn len(&self) -> usize {
+    pub(crate) fn len(self) -> usize {
         self.shape.names().len()
-    }
-
-    /// The bytes the values' buffer holds (for weighing an entry).
-    pub(crate) fn values_size(&self) -> usize {
-        self.values.len()
-    }
-
-    /// The layout, for weighing an entry.
-    pub(crate) fn shape(&self) -> &Shape {
-        &self.shape
     }
 
     /// The response's own fields as a map, without the slots (for reading
     /// validators, a 304's fields, and the start of a 304 refresh).
-    pub(crate) fn fields(&self) -> HeaderMap {
+    pub(crate) fn fields(self) -> HeaderMap {
         // `len` counts values, not fields: a guess of the size only.
         let mut fields = HeaderMap::try_with_capacity(self.len()).unwrap_or_default();
         for (name, value) in self.iter() {
@@ -136,11 +157,11 @@ impl StoredHeaders {
     /// and `Cache-Status` written in (the status slot removed when this layer
     /// sends no `Cache-Status`).
     pub(crate) fn to_response(
-        &self,
+        self,
         age: HeaderValue,
         cache_status: Option<HeaderValue>,
     ) -> HeaderMap {
-        let shape = &self.shape;
+        let shape = self.shape;
         if cache_status.is_none() && shape.status_at().is_some() {
             // A layer that sends no `Cache-Status` serving what one that does
             // stored (a shared backend): no slot to fill.
@@ -176,7 +197,7 @@ impl StoredHeaders {
     }
 }
 
-impl PartialEq for StoredHeaders {
+impl PartialEq for StoredHeaders<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.has_status_slot() == other.has_status_slot() && self.iter().eq(other.iter())
     }
@@ -186,6 +207,30 @@ impl PartialEq for StoredHeaders {
 mod tests {
     use super::*;
     use http::header::{CONTENT_TYPE, ETAG};
+
+    /// Fields laid out as an entry's content does, after some key material.
+    struct Laid {
+        shape: Arc<Shape>,
+        buf: Bytes,
+    }
+
+    const MATERIAL: &[u8] = b"key material";
+
+    fn lay(fields: HeaderMap, status_slot: bool) -> Laid {
+        let mut buf = BytesMut::from(MATERIAL);
+        let shape = write(&fields, status_slot, &mut buf);
+        assert_eq!(buf.len() - MATERIAL.len(), written_len(&fields));
+        Laid {
+            shape,
+            buf: buf.freeze(),
+        }
+    }
+
+    impl Laid {
+        fn headers(&self) -> StoredHeaders<'_> {
+            StoredHeaders::new(&self.shape, &self.buf, MATERIAL.len())
+        }
+    }
 
     fn upstream() -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -204,7 +249,8 @@ mod tests {
 
     #[test]
     fn a_hit_fills_both_slots_after_the_upstream_entries() {
-        let stored = StoredHeaders::new(upstream(), true);
+        let stored_laid = lay(upstream(), true);
+        let stored = stored_laid.headers();
         let out = stored.to_response(
             HeaderValue::from_static("7"),
             Some(HeaderValue::from_static("tower-response-cache; hit")),
@@ -219,14 +265,16 @@ mod tests {
 
     #[test]
     fn the_status_slot_goes_when_the_layer_sends_no_status() {
-        let stored = StoredHeaders::new(upstream(), true);
+        let stored_laid = lay(upstream(), true);
+        let stored = stored_laid.headers();
         let out = stored.to_response(HeaderValue::from_static("1"), None);
         assert_eq!(values(&out, CACHE_STATUS), ["origin; hit"]);
     }
 
     #[test]
     fn without_a_status_slot_the_status_is_appended() {
-        let stored = StoredHeaders::new(upstream(), false);
+        let stored_laid = lay(upstream(), false);
+        let stored = stored_laid.headers();
         let out = stored.to_response(
             HeaderValue::from_static("1"),
             Some(HeaderValue::from_static("tower-response-cache; hit")),
@@ -242,7 +290,8 @@ mod tests {
         let mut fields = upstream();
         fields.append(CONTENT_TYPE, HeaderValue::from_static("text/html"));
         fields.insert(ETAG, HeaderValue::from_static("\"v1\""));
-        let stored = StoredHeaders::new(fields, true);
+        let stored_laid = lay(fields, true);
+        let stored = stored_laid.headers();
         let out = stored.to_response(
             HeaderValue::from_static("3"),
             Some(HeaderValue::from_static("tower-response-cache; hit")),
@@ -273,7 +322,8 @@ mod tests {
         fields.insert(CONTENT_TYPE, HeaderValue::from_static(""));
         let long = "x".repeat(70_000);
         fields.insert(ETAG, HeaderValue::from_str(&long).unwrap());
-        let stored = StoredHeaders::new(fields, false);
+        let stored_laid = lay(fields, false);
+        let stored = stored_laid.headers();
         let out = stored.to_response(HeaderValue::from_static("0"), None);
         let cookie = out.get(http::header::SET_COOKIE).unwrap();
         assert_eq!(
@@ -283,7 +333,9 @@ mod tests {
         assert_eq!(out.get(CONTENT_TYPE).unwrap(), "");
         assert!(!out.get(ETAG).unwrap().is_sensitive());
         assert_eq!(out.get(ETAG).unwrap().len(), 70_000);
-        assert_eq!(stored.values_size(), 4 * 3 + 6 + 70_000);
+        assert_eq!(stored_laid.buf.len(), MATERIAL.len() + 4 * 3 + 6 + 70_000);
+        let section = &stored_laid.buf[MATERIAL.len()..];
+        assert_eq!(checked_len(section, 3), Some(section.len()));
     }
 
     #[test]
@@ -293,7 +345,8 @@ mod tests {
         for i in 0..30_000 {
             fields.append("x-many", HeaderValue::from(i));
         }
-        let stored = StoredHeaders::new(fields, true);
+        let stored_laid = lay(fields, true);
+        let stored = stored_laid.headers();
         let out = stored.to_response(
             HeaderValue::from_static("4"),
             Some(HeaderValue::from_static("tower-response-cache; hit")),
@@ -308,19 +361,38 @@ mod tests {
 
     #[test]
     fn entries_with_the_same_names_keep_their_own_values() {
-        let one = StoredHeaders::new(upstream(), true);
+        let one_laid = lay(upstream(), true);
+        let one = one_laid.headers();
         let mut other = upstream();
         other.insert(CONTENT_TYPE, HeaderValue::from_static("image/png"));
-        let other = StoredHeaders::new(other, true);
+        let other_laid = lay(other, true);
+        let other = other_laid.headers();
         assert_ne!(one, other);
         let served = other.to_response(HeaderValue::from_static("0"), None);
         assert_eq!(values(&served, CONTENT_TYPE), ["image/png"]);
         assert_eq!(values(&one.fields(), CONTENT_TYPE), ["text/plain"]);
     }
 
+    /// What a decoded entry's values must pass before a hit hands them out
+    /// unchecked.
+    #[test]
+    fn only_well_formed_sections_pass_the_check() {
+        let laid = lay(upstream(), true);
+        let section = &laid.buf[MATERIAL.len()..];
+        let count = laid.shape.names().len();
+        assert_eq!(checked_len(section, count), Some(section.len()));
+        assert_eq!(checked_len(&section[..section.len() - 1], count), None);
+        // One word too many reads "text" as a length.
+        assert_eq!(checked_len(section, count + 1), None);
+        let mut control = section.to_vec();
+        control[4 * count] = b'\n';
+        assert_eq!(checked_len(&control, count), None);
+    }
+
     #[test]
     fn fields_are_the_response_without_the_slots() {
-        let stored = StoredHeaders::new(upstream(), true);
+        let stored_laid = lay(upstream(), true);
+        let stored = stored_laid.headers();
         let fields = stored.fields();
         assert!(fields.get(AGE).is_none());
         assert_eq!(values(&fields, CACHE_STATUS), ["origin; hit"]);

@@ -500,9 +500,7 @@ pub(crate) fn judge(entry: &Entry, req: &RequestDirectives, now_ms: u64) -> Judg
     if req.no_cache {
         return Judgement::Forward(refused);
     }
-    let age = entry
-        .initial_age
-        .saturating_add(now_ms.saturating_sub(entry.stored_at) / 1000);
+    let age = entry.resident_age(now_ms);
     if req.max_age.is_some_and(|max| age > max) {
         return Judgement::Forward(refused);
     }

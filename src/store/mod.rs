@@ -213,7 +213,7 @@ impl ResponseStore {
     pub(crate) async fn purge_tag(&self, tag: &str) -> usize {
         if let Backing::Memory(m) = &self.backing {
             let removed = m.remove_stored_where(|entry| entry.tags.iter().any(|t| t == tag));
-            let urls: HashSet<&[u8]> = removed.iter().map(|e| &e.material[..]).collect();
+            let urls: HashSet<&[u8]> = removed.iter().map(|e| e.content.material()).collect();
             return urls.len();
         }
         let key = self.tag_key(tag);
@@ -299,7 +299,7 @@ impl ResponseStore {
         let mut dropped = Vec::new();
         let mut kept: Vec<(VariantRef, Option<Arc<Entry>>)> = match self.get(url).await {
             Some(Stored::Entry(old))
-                if *old.material == key.material[..]
+                if old.content.material() == &key.material[..]
                     && old.kept_until > now
                     && !supersedes(variant_ref(&old).id) =>
             {
@@ -373,7 +373,7 @@ enum UrlSlot {
 fn url_slot(found: Option<Stored>, key: &PrimaryKey, req: &RequestFacts<'_>) -> UrlSlot {
     UrlSlot::Settled(match found {
         None => Lookup::UriMiss,
-        Some(Stored::Entry(e)) if *e.material != key.material[..] => Lookup::UriMiss,
+        Some(Stored::Entry(e)) if e.content.material() != &key.material[..] => Lookup::UriMiss,
         Some(Stored::Entry(e)) if serves(&e, req) => Lookup::Found(e),
         Some(Stored::Entry(_)) => Lookup::VaryMiss,
         Some(Stored::Index(index)) => return UrlSlot::Variants(index),
@@ -405,7 +405,9 @@ fn candidates<'i>(index: &'i Index, req: &'i RequestFacts<'_>) -> impl Iterator<
 /// The variant found under a candidate's key, if it really is this request's.
 fn variant(found: Option<Stored>, key: &PrimaryKey, req: &RequestFacts<'_>) -> Option<Arc<Entry>> {
     match found {
-        Some(Stored::Entry(e)) if *e.material == key.material[..] && serves(&e, req) => Some(e),
+        Some(Stored::Entry(e)) if e.content.material() == &key.material[..] && serves(&e, req) => {
+            Some(e)
+        }
         _ => None,
     }
 }
@@ -422,7 +424,12 @@ fn variant_ref(e: &Entry) -> VariantRef {
         id: e.vary.variant_id(e.method, e.auth),
         method: e.method,
         auth: e.auth,
-        names: e.vary.names.to_vec(),
+        names: e
+            .vary
+            .pairs()
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect(),
         kept_until: e.kept_until,
     }
 }
@@ -439,8 +446,7 @@ mod tests {
 
     use super::*;
     use crate::backend::{BackendError, BoxFuture, DummyBackend, Ttl};
-    use crate::entry::{AuthScope, Revalidate, VaryValues};
-    use crate::headers::stored::StoredHeaders;
+    use crate::entry::{AgeRule, AuthScope, Content, Revalidate, VaryValues};
 
     /// The memory backend seen only through its byte interface, as a remote
     /// backend is: every value goes through the envelope. Counts its `get`s
@@ -521,20 +527,27 @@ mod tests {
         req: &HeaderMap,
         body: &'static str,
     ) -> Entry {
+        stored_as(&key.material, vary, req, body)
+    }
+
+    fn stored_as(
+        material: &[u8],
+        vary: &[&'static str],
+        req: &HeaderMap,
+        body: &'static str,
+    ) -> Entry {
         let names = vary.iter().map(|n| HeaderName::from_static(n)).collect();
+        let body = Bytes::from_static(body.as_bytes());
         Entry {
-            material: Box::from(&key.material[..]),
+            content: Content::new(material, &HeaderMap::new(), true, &[body]).unwrap(),
             method: StoredMethod::Get,
             auth: AuthScope::Anonymous,
             vary: VaryValues::capture(names, req),
             status: StatusCode::OK,
-            headers: StoredHeaders::new(HeaderMap::new(), true),
-            body: Bytes::from_static(body.as_bytes()),
             stored_at: NOW,
             fresh_until: NOW + 60_000,
             kept_until: NOW + 60_000,
-            age_basis: None,
-            initial_age: 0,
+            age: AgeRule::Resident { initial_age: 0 },
             revalidate: Revalidate::default(),
             stale_while_revalidate: 0,
             stale_if_error: 0,
@@ -549,7 +562,7 @@ mod tests {
             headers: req,
         };
         match store.lookup(key, &facts).await {
-            Lookup::Found(e) => Some(e.body.clone()),
+            Lookup::Found(e) => Some(e.content.body()),
             _ => None,
         }
     }
@@ -671,8 +684,7 @@ mod tests {
     async fn a_hash_collision_is_a_miss_not_a_wrong_hit() {
         for (store, _) in stores() {
             let key = primary("http://h/p");
-            let mut impostor = entry(&key, &[], &HeaderMap::new(), "other url");
-            impostor.material = Box::from(&b"another url's material"[..]);
+            let impostor = stored_as(b"another url's material", &[], &HeaderMap::new(), "x");
             store.insert(&key, impostor, NOW).await;
             assert_eq!(found(&store, &key, &HeaderMap::new()).await, None);
         }

@@ -240,16 +240,15 @@ impl Weighed for Slot {
 }
 
 /// An entry's heap, from the layout `benches/scale.rs` measures: the `Arc`
-/// block, its header values' buffer and that buffer's shared count (the names
-/// are in a shared shape, unless the shape is the entry's alone: then a
-/// header-map bucket and index per field and the names), the key material,
-/// the Vary'd values, the tags and the body.
+/// block, its content's buffer (key material, header values, body) and that
+/// buffer's shared count, the header names when the entry's shape is its own
+/// (a header-map bucket and index per field and the names; a shared shape is
+/// nobody's), the Vary'd values and the tags.
 fn entry_weight(e: &Entry) -> usize {
     const ARC: usize = 16;
     const SHARED_COUNT: usize = 24;
     const HEADER_BUCKET: usize = 112;
-    let values = e.headers.values_size() + SHARED_COUNT;
-    let shape = e.headers.shape();
+    let shape = e.content.shape();
     let shape = if shape.is_interned() {
         0
     } else {
@@ -259,15 +258,15 @@ fn entry_weight(e: &Entry) -> usize {
             .map(|n| n.as_str().len() + HEADER_BUCKET)
             .sum()
     };
-    let headers = values + shape;
-    let vary: usize = e
-        .vary
-        .values
+    let pairs = e.vary.pairs();
+    let vary: usize = pairs
         .iter()
-        .map(|v| v.as_ref().map_or(0, Bytes::len) + 40)
-        .sum();
+        .map(|(_, v)| v.as_ref().map_or(0, Bytes::len))
+        .sum::<usize>()
+        + std::mem::size_of_val(pairs)
+        + if pairs.is_empty() { 0 } else { 16 };
     let tags: usize = e.tags.iter().map(|t| t.len() + 24).sum();
-    std::mem::size_of::<Entry>() + ARC + e.body.len() + e.material.len() + headers + vary + tags
+    std::mem::size_of::<Entry>() + ARC + e.content.len() + SHARED_COUNT + shape + vary + tags
 }
 
 fn index_weight(i: &Index) -> usize {

@@ -5,12 +5,15 @@
 //! other backend stores [`encode`]d bytes, and anything [`decode`] cannot read is a
 //! miss, so a format change or a corrupt value never fails a request.
 
+mod content;
+
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::header::AGE;
+use http::{HeaderName, StatusCode};
 
-use crate::headers::stored::StoredHeaders;
+pub(crate) use self::content::Content;
 
 /// Which request method produced a stored response.
 ///
@@ -54,18 +57,49 @@ impl AuthScope {
 /// request's lines for that name combined.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct VaryValues {
-    pub(crate) names: Box<[HeaderName]>,
-    pub(crate) values: Box<[Option<Bytes>]>,
+    /// `None` when the response has no `Vary` (most do not): a word in every
+    /// entry, and a block only in those that vary.
+    pairs: Option<Box<Pairs>>,
 }
 
-/// Django's `Age` arithmetic, precomputed at store time: on a hit,
-/// `Age = max(0, max_age - (expires - now))`, so that `max-age - Age` is exactly the
-/// time the page has left in this cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pairs(Box<[(HeaderName, Option<Bytes>)]>);
+
+impl VaryValues {
+    /// Names (as described above) with their values.
+    pub(crate) fn new(pairs: Vec<(HeaderName, Option<Bytes>)>) -> Self {
+        Self {
+            pairs: (!pairs.is_empty()).then(|| Box::new(Pairs(pairs.into()))),
+        }
+    }
+
+    /// Each name with its value, in name order.
+    pub(crate) fn pairs(&self) -> &[(HeaderName, Option<Bytes>)] {
+        self.pairs.as_deref().map_or(&[], |p| &p.0)
+    }
+}
+
+/// How a hit tells its `Age`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct AgeBasis {
-    pub(crate) max_age: i64,
-    /// `Expires` in seconds since the Unix epoch.
-    pub(crate) expires: i64,
+pub(crate) enum AgeRule {
+    /// Django's arithmetic, when the stored response has an integer `max-age`
+    /// and a valid `Expires`: `Age = max(0, max_age - (expires - now))`, so
+    /// that `max-age - Age` is exactly the time the page has left in this
+    /// cache. Kept as `expires - max_age` (Unix seconds): then
+    /// `Age = max(0, now - since)`.
+    Django { since: i64 },
+    /// RFC 9111's: the age the response had already reached when stored (its
+    /// corrected initial age; 0 in app mode), plus the time since.
+    Resident { initial_age: u64 },
+}
+
+impl AgeRule {
+    /// Django's rule for a response's `max-age` and `Expires` (Unix seconds).
+    pub(crate) fn django(max_age: i64, expires: i64) -> Self {
+        Self::Django {
+            since: expires.saturating_sub(max_age),
+        }
+    }
 }
 
 /// When a stored response must be checked with the origin before it is used
@@ -81,25 +115,21 @@ pub(crate) struct Revalidate {
 /// One stored response.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Entry {
-    /// The primary key material (URL, prefix, hook components); checked on every
-    /// hit so a hash collision can only ever be a miss.
-    pub(crate) material: Box<[u8]>,
+    /// The primary key material (URL, prefix, hook components; checked on
+    /// every hit so a hash collision can only ever be a miss), the header
+    /// fields and the body.
+    pub(crate) content: Content,
     pub(crate) method: StoredMethod,
     pub(crate) auth: AuthScope,
     pub(crate) vary: VaryValues,
     pub(crate) status: StatusCode,
-    pub(crate) headers: StoredHeaders,
-    pub(crate) body: Bytes,
     /// Unix milliseconds.
     pub(crate) stored_at: u64,
     /// Unix milliseconds; fresh while `now < fresh_until`.
     pub(crate) fresh_until: u64,
     /// Unix milliseconds; kept (stale, for revalidation) until then.
     pub(crate) kept_until: u64,
-    pub(crate) age_basis: Option<AgeBasis>,
-    /// Seconds the response had already aged when stored (RFC 9111's corrected
-    /// initial age; 0 in app mode).
-    pub(crate) initial_age: u64,
+    pub(crate) age: AgeRule,
     pub(crate) revalidate: Revalidate,
     /// Seconds past freshness the response may be served stale, while
     /// revalidating in the background / when the inner service fails (RFC 5861).
@@ -107,6 +137,18 @@ pub(crate) struct Entry {
     pub(crate) stale_if_error: u32,
     /// The response's tags (its tag field), for `purge_tag`.
     pub(crate) tags: Box<[String]>,
+}
+
+impl Entry {
+    /// RFC 9111's age at `now_ms`: the initial age plus the whole seconds
+    /// since the entry was stored (a Django-rule entry arrived with none).
+    pub(crate) fn resident_age(&self, now_ms: u64) -> u64 {
+        let initial = match self.age {
+            AgeRule::Resident { initial_age } => initial_age,
+            AgeRule::Django { .. } => 0,
+        };
+        initial.saturating_add(now_ms.saturating_sub(self.stored_at) / 1000)
+    }
 }
 
 /// Where the variants of one URL live when there is more than one.
@@ -154,14 +196,14 @@ pub(crate) enum DecodeError {
 }
 
 const MAGIC: &[u8; 4] = b"TRC\x00";
-const FORMAT_VERSION: u8 = 4;
+const FORMAT_VERSION: u8 = 5;
 const KIND_ENTRY: u8 = 1;
 const KIND_INDEX: u8 = 2;
 
 /// Serialises a stored value into the versioned envelope.
 pub(crate) fn encode(value: &Stored) -> Bytes {
     let mut w = BytesMut::with_capacity(match value {
-        Stored::Entry(e) => 128 + e.body.len() + e.material.len() + 64 * e.headers.len(),
+        Stored::Entry(e) => 128 + e.content.len() + 32 * e.content.headers().len(),
         Stored::Index(i) => 32 + 64 * i.variants.len(),
     });
     w.put_slice(MAGIC);
@@ -178,7 +220,7 @@ pub(crate) fn encode(value: &Stored) -> Bytes {
                 w.put_u128(v.id);
                 w.put_u8(method_tag(v.method));
                 w.put_u8(auth_tag(v.auth));
-                put_names(&mut w, &v.names);
+                put_names(&mut w, v.names.iter());
                 w.put_u64(v.kept_until);
             }
         }
@@ -187,11 +229,11 @@ pub(crate) fn encode(value: &Stored) -> Bytes {
 }
 
 fn put_entry(w: &mut BytesMut, e: &Entry) {
-    put_bytes(w, &e.material);
     w.put_u8(method_tag(e.method));
     w.put_u8(auth_tag(e.auth));
-    put_names(w, &e.vary.names);
-    for value in &e.vary.values {
+    let vary = e.vary.pairs();
+    put_names(w, vary.iter().map(|(name, _)| name));
+    for (_, value) in vary {
         match value {
             None => w.put_u8(0),
             Some(v) => {
@@ -201,25 +243,21 @@ fn put_entry(w: &mut BytesMut, e: &Entry) {
         }
     }
     w.put_u16(e.status.as_u16());
-    put_len(w, e.headers.len());
-    for (name, value) in e.headers.iter() {
-        put_bytes(w, name.as_str().as_bytes());
-        put_bytes(w, value.as_bytes());
-    }
-    w.put_u8(u8::from(e.headers.has_status_slot()));
-    put_bytes(w, &e.body);
+    put_names(w, e.content.shape().names().iter());
+    w.put_u8(u8::from(e.content.headers().has_status_slot()));
     w.put_u64(e.stored_at);
     w.put_u64(e.fresh_until);
     w.put_u64(e.kept_until);
-    match e.age_basis {
-        None => w.put_u8(0),
-        Some(a) => {
+    match e.age {
+        AgeRule::Resident { initial_age } => {
+            w.put_u8(0);
+            w.put_u64(initial_age);
+        }
+        AgeRule::Django { since } => {
             w.put_u8(1);
-            w.put_i64(a.max_age);
-            w.put_i64(a.expires);
+            w.put_i64(since);
         }
     }
-    w.put_u64(e.initial_age);
     w.put_u8(u8::from(e.revalidate.every_use) | u8::from(e.revalidate.once_stale) << 1);
     w.put_u32(e.stale_while_revalidate);
     w.put_u32(e.stale_if_error);
@@ -227,6 +265,11 @@ fn put_entry(w: &mut BytesMut, e: &Entry) {
     for tag in &e.tags {
         put_bytes(w, tag.as_bytes());
     }
+    // A decoded entry's content is a slice of the value, not a copy.
+    let (buf, values_at, body_at) = e.content.raw();
+    w.put_u32(values_at);
+    w.put_u32(body_at);
+    put_bytes(w, buf);
 }
 
 fn put_len(w: &mut BytesMut, len: usize) {
@@ -240,7 +283,7 @@ fn put_bytes(w: &mut BytesMut, b: &[u8]) {
     w.put_slice(b);
 }
 
-fn put_names(w: &mut BytesMut, names: &[HeaderName]) {
+fn put_names<'a>(w: &mut BytesMut, names: impl ExactSizeIterator<Item = &'a HeaderName>) {
     put_len(w, names.len());
     for n in names {
         put_bytes(w, n.as_str().as_bytes());
@@ -369,47 +412,41 @@ impl Reader {
     }
 
     fn entry(&mut self) -> Result<Entry, DecodeError> {
-        let material = Box::from(&self.bytes()?[..]);
         let method = self.method()?;
         let auth = self.auth()?;
         let names = self.names()?;
-        let mut values = Vec::with_capacity(names.len());
-        for _ in 0..names.len() {
-            values.push(match self.u8()? {
+        let mut vary = Vec::with_capacity(names.len());
+        for name in names {
+            let value = match self.u8()? {
                 0 => None,
                 1 => Some(self.bytes()?),
                 _ => return Err(DecodeError::Invalid("vary value tag")),
-            });
+            };
+            vary.push((name, value));
         }
         let status = StatusCode::from_u16(u16::from_be_bytes(self.array()?))
             .map_err(|_| DecodeError::Invalid("status"))?;
-        let count = self.len()?;
-        let mut headers = HeaderMap::with_capacity(count.min(256));
-        for _ in 0..count {
-            let name = self.name()?;
-            let value = HeaderValue::from_maybe_shared(self.bytes()?)
-                .map_err(|_| DecodeError::Invalid("header value"))?;
-            headers
-                .try_append(name, value)
-                .map_err(|_| DecodeError::Invalid("too many headers"))?;
+        let header_names = self.names()?;
+        if header_names.contains(&AGE) {
+            // A layout's own `Age` is a slot, never a stored field.
+            return Err(DecodeError::Invalid("header name"));
         }
-        let headers = match self.u8()? {
-            flag @ 0..=1 => StoredHeaders::new(headers, flag == 1),
+        let status_slot = match self.u8()? {
+            flag @ 0..=1 => flag == 1,
             _ => return Err(DecodeError::Invalid("status slot flag")),
         };
-        let body = self.bytes()?;
         let stored_at = self.u64()?;
         let fresh_until = self.u64()?;
         let kept_until = self.u64()?;
-        let age_basis = match self.u8()? {
-            0 => None,
-            1 => Some(AgeBasis {
-                max_age: i64::from_be_bytes(self.array()?),
-                expires: i64::from_be_bytes(self.array()?),
-            }),
-            _ => return Err(DecodeError::Invalid("age basis tag")),
+        let age = match self.u8()? {
+            0 => AgeRule::Resident {
+                initial_age: self.u64()?,
+            },
+            1 => AgeRule::Django {
+                since: i64::from_be_bytes(self.array()?),
+            },
+            _ => return Err(DecodeError::Invalid("age rule tag")),
         };
-        let initial_age = self.u64()?;
         let revalidate = match self.u8()? {
             flags @ 0..=3 => Revalidate {
                 every_use: flags & 1 != 0,
@@ -425,22 +462,20 @@ impl Reader {
             let tag = self.bytes()?;
             tags.push(String::from_utf8(tag.to_vec()).map_err(|_| DecodeError::Invalid("tag"))?);
         }
+        let values_at = u32::from_be_bytes(self.array()?);
+        let body_at = u32::from_be_bytes(self.array()?);
+        let buf = self.bytes()?;
+        let content = Content::from_raw(buf, values_at, body_at, header_names, status_slot)?;
         Ok(Entry {
-            material,
+            content,
             method,
             auth,
-            vary: VaryValues {
-                names: names.into(),
-                values: values.into(),
-            },
+            vary: VaryValues::new(vary),
             status,
-            headers,
-            body,
             stored_at,
             fresh_until,
             kept_until,
-            age_basis,
-            initial_age,
+            age,
             revalidate,
             stale_while_revalidate,
             stale_if_error,
@@ -452,34 +487,30 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::{HeaderMap, HeaderValue};
 
     fn sample() -> Entry {
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static("text/plain"));
         headers.append("set-cookie", HeaderValue::from_static("a=1"));
         headers.append("set-cookie", HeaderValue::from_static("b=2"));
+        let body = Bytes::from_static(b"hello");
         Entry {
-            material: Box::from(&b"material"[..]),
+            content: Content::new(b"material", &headers, true, &[body]).unwrap(),
             method: StoredMethod::Head,
             auth: AuthScope::Authorized,
-            vary: VaryValues {
-                names: Box::new([
+            vary: VaryValues::new(vec![
+                (
                     HeaderName::from_static("accept"),
-                    HeaderName::from_static("x-a"),
-                ]),
-                values: Box::new([Some(Bytes::from_static(b"")), None]),
-            },
+                    Some(Bytes::from_static(b"")),
+                ),
+                (HeaderName::from_static("x-a"), None),
+            ]),
             status: StatusCode::NOT_FOUND,
-            headers: StoredHeaders::new(headers, true),
-            body: Bytes::from_static(b"hello"),
             stored_at: 1,
             fresh_until: 2,
             kept_until: 3,
-            age_basis: Some(AgeBasis {
-                max_age: -5,
-                expires: 1_468_749_600,
-            }),
-            initial_age: 4,
+            age: AgeRule::django(-5, 1_468_749_600),
             revalidate: Revalidate {
                 every_use: false,
                 once_stale: true,
@@ -494,6 +525,19 @@ mod tests {
     fn entry_round_trips_with_repeated_headers_and_absent_vs_empty_values() {
         let value = Stored::Entry(Arc::new(sample()));
         assert_eq!(decode(&encode(&value)).unwrap(), value);
+        let resident = Stored::Entry(Arc::new(Entry {
+            age: AgeRule::Resident { initial_age: 4 },
+            ..sample()
+        }));
+        assert_eq!(decode(&encode(&resident)).unwrap(), resident);
+    }
+
+    /// Every stored response pays for one (in its `Arc` block), so its size
+    /// is watched: see `benches/scale.rs`.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn entries_stay_small() {
+        assert_eq!(std::mem::size_of::<Entry>(), 128);
     }
 
     #[test]

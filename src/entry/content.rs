@@ -1,0 +1,152 @@
+//! [`Content`]: what an entry holds as bytes, in one buffer.
+//!
+//! A stored response's key material, header values and body were three
+//! blocks, each with its own handle in the entry and, once served, its own
+//! shared count. In one buffer they are one block and one count, and the
+//! entry keeps one handle and two offsets. The collector copies the body into
+//! a fresh buffer anyway (a chunk may be a slice of a much larger read
+//! buffer), so the material and values ride along at the cost of a few
+//! hundred bytes copied per store. Byte backends carry the same buffer at the
+//! end of the envelope, so a decoded entry is a slice of what was read.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderName};
+
+use super::DecodeError;
+use crate::headers::shape::Shape;
+use crate::headers::stored::{self, StoredHeaders};
+
+/// An entry's key material, then its header values (laid out by
+/// [`stored::write`]), then its body; and the layout of the header names.
+#[derive(Debug, Clone)]
+pub(crate) struct Content {
+    shape: Arc<Shape>,
+    buf: Bytes,
+    /// Where the header values start (the material's length).
+    values_at: u32,
+    /// Where the body starts.
+    body_at: u32,
+}
+
+/// Where each section of a buffer ends, while it is written.
+fn offset(buf: &BytesMut) -> Option<u32> {
+    u32::try_from(buf.len()).ok()
+}
+
+impl Content {
+    /// The content for `material`, `fields` and a body in `chunks`. `None`
+    /// when the material and fields come to 4 GiB or more (no response can
+    /// carry such a header section; a key hook could make such material).
+    pub(crate) fn new(
+        material: &[u8],
+        fields: &HeaderMap,
+        status_slot: bool,
+        chunks: &[Bytes],
+    ) -> Option<Self> {
+        let body: usize = chunks.iter().map(Bytes::len).sum();
+        let mut buf = BytesMut::with_capacity(material.len() + stored::written_len(fields) + body);
+        buf.extend_from_slice(material);
+        let values_at = offset(&buf)?;
+        let shape = stored::write(fields, status_slot, &mut buf);
+        let body_at = offset(&buf)?;
+        for chunk in chunks {
+            buf.extend_from_slice(chunk);
+        }
+        Some(Self {
+            shape,
+            buf: buf.freeze(),
+            values_at,
+            body_at,
+        })
+    }
+
+    /// The same material and fields with a body in `chunks` instead.
+    pub(crate) fn with_body(&self, chunks: &[Bytes]) -> Self {
+        let head = &self.buf[..self.body_at as usize];
+        let body: usize = chunks.iter().map(Bytes::len).sum();
+        let mut buf = BytesMut::with_capacity(head.len() + body);
+        buf.extend_from_slice(head);
+        for chunk in chunks {
+            buf.extend_from_slice(chunk);
+        }
+        Self {
+            buf: buf.freeze(),
+            ..self.clone()
+        }
+    }
+
+    /// The same material and body with `fields` instead (a 304's refresh);
+    /// `None` as for [`Content::new`].
+    pub(crate) fn with_fields(&self, fields: &HeaderMap, status_slot: bool) -> Option<Self> {
+        Self::new(self.material(), fields, status_slot, &[self.body()])
+    }
+
+    /// The primary key material the entry was stored under.
+    pub(crate) fn material(&self) -> &[u8] {
+        &self.buf[..self.values_at as usize]
+    }
+
+    /// The stored header fields.
+    pub(crate) fn headers(&self) -> StoredHeaders<'_> {
+        StoredHeaders::new(&self.shape, &self.buf, self.values_at as usize)
+    }
+
+    /// The body: a slice of the buffer, not a copy.
+    pub(crate) fn body(&self) -> Bytes {
+        self.buf.slice(self.body_at as usize..)
+    }
+
+    pub(crate) fn body_len(&self) -> usize {
+        self.buf.len() - self.body_at as usize
+    }
+
+    /// The buffer's length (for weighing an entry).
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The layout of the header names (for weighing an entry).
+    pub(crate) fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The buffer and its two offsets, as the envelope carries them.
+    pub(crate) fn raw(&self) -> (&[u8], u32, u32) {
+        (&self.buf, self.values_at, self.body_at)
+    }
+
+    /// Content read back from an envelope: `buf` with its offsets, the header
+    /// names in order, and whether the layout has a `Cache-Status` slot.
+    /// Checked whole, so that a corrupt value is an error and a hit never
+    /// hands out bytes a header value may not hold.
+    pub(crate) fn from_raw(
+        buf: Bytes,
+        values_at: u32,
+        body_at: u32,
+        names: Vec<HeaderName>,
+        status_slot: bool,
+    ) -> Result<Self, DecodeError> {
+        let section = buf
+            .get(values_at as usize..body_at as usize)
+            .ok_or(DecodeError::Invalid("content offsets"))?;
+        if stored::checked_len(section, names.len()) != Some(section.len()) {
+            return Err(DecodeError::Invalid("header values"));
+        }
+        Ok(Self {
+            shape: Shape::of(names, status_slot),
+            buf,
+            values_at,
+            body_at,
+        })
+    }
+}
+
+impl PartialEq for Content {
+    fn eq(&self, other: &Self) -> bool {
+        self.material() == other.material()
+            && self.headers() == other.headers()
+            && self.buf[self.body_at as usize..] == other.buf[other.body_at as usize..]
+    }
+}
