@@ -72,8 +72,10 @@ impl Content {
             buf.extend_from_slice(chunk);
         }
         Self {
+            shape: Arc::clone(&self.shape),
             buf: buf.freeze(),
-            ..self.clone()
+            values_at: self.values_at,
+            body_at: self.body_at,
         }
     }
 
@@ -148,5 +150,72 @@ impl PartialEq for Content {
         self.material() == other.material()
             && self.headers() == other.headers()
             && self.buf[self.body_at as usize..] == other.buf[other.body_at as usize..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+    use http::header::{CONTENT_TYPE, ETAG};
+
+    use super::*;
+
+    fn fields(etag: &'static str) -> HeaderMap {
+        let mut fields = HeaderMap::new();
+        fields.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        fields.insert(ETAG, HeaderValue::from_static(etag));
+        fields
+    }
+
+    fn chunks(parts: &[&'static str]) -> Vec<Bytes> {
+        parts
+            .iter()
+            .map(|p| Bytes::from_static(p.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn each_section_reads_back_and_each_can_be_replaced() {
+        let content =
+            Content::new(b"key", &fields("\"a\""), true, &chunks(&["he", "llo"])).unwrap();
+        assert_eq!(content.material(), b"key");
+        assert_eq!(content.headers().fields(), fields("\"a\""));
+        assert_eq!(
+            (&content.body()[..], content.body_len()),
+            (&b"hello"[..], 5)
+        );
+
+        let rebodied = content.with_body(&chunks(&["bye"]));
+        assert_eq!(rebodied.material(), b"key");
+        assert_eq!(rebodied.headers().fields(), fields("\"a\""));
+        assert_eq!(&rebodied.body()[..], b"bye");
+
+        let refreshed = content.with_fields(&fields("\"b\""), false).unwrap();
+        assert_eq!(refreshed.material(), b"key");
+        assert_eq!(refreshed.headers().fields(), fields("\"b\""));
+        assert!(!refreshed.headers().has_status_slot());
+        assert_eq!(&refreshed.body()[..], b"hello");
+    }
+
+    #[test]
+    fn raw_parts_read_back_only_when_consistent() {
+        let content = Content::new(b"key", &fields("\"a\""), true, &chunks(&["hello"])).unwrap();
+        let (buf, values_at, body_at) = content.raw();
+        let buf = Bytes::copy_from_slice(buf);
+        let names = || vec![CONTENT_TYPE, ETAG];
+        let back = Content::from_raw(buf.clone(), values_at, body_at, names(), true).unwrap();
+        assert_eq!(back, content);
+        // Offsets out of order or past the end, a name too many or too few.
+        for (at, end) in [
+            (body_at, values_at),
+            (values_at, 1_000),
+            (values_at, body_at - 1),
+        ] {
+            assert!(Content::from_raw(buf.clone(), at, end, names(), true).is_err());
+        }
+        assert!(Content::from_raw(buf.clone(), values_at, body_at, vec![ETAG], true).is_err());
+        let mut three = names();
+        three.push(ETAG);
+        assert!(Content::from_raw(buf, values_at, body_at, three, true).is_err());
     }
 }
