@@ -38,7 +38,8 @@ fn offset(buf: &BytesMut) -> Option<u32> {
 impl Content {
     /// The content for `material`, `fields` and a body in `chunks`. `None`
     /// when the material and fields come to 4 GiB or more (no response can
-    /// carry such a header section; a key hook could make such material).
+    /// carry such a header section; a key hook could make such material), or
+    /// when a value holds bytes only http's unchecked constructors take.
     pub(crate) fn new(
         material: &[u8],
         fields: &HeaderMap,
@@ -49,7 +50,7 @@ impl Content {
         let mut buf = BytesMut::with_capacity(material.len() + stored::written_len(fields) + body);
         buf.extend_from_slice(material);
         let values_at = offset(&buf)?;
-        let shape = stored::write(fields, status_slot, &mut buf);
+        let shape = stored::write(fields, status_slot, &mut buf)?;
         let body_at = offset(&buf)?;
         for chunk in chunks {
             buf.extend_from_slice(chunk);

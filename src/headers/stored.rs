@@ -60,9 +60,26 @@ pub(crate) fn written_len(fields: &HeaderMap) -> usize {
     kept(fields).map(|(_, value)| 4 + value.len()).sum()
 }
 
+/// RFC 9110's field-value bytes, as `HeaderValue`'s checked constructors
+/// accept them.
+fn is_field_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
 /// Lays out a response's fields: appends their values' section to `out` and
-/// returns the layout of their names.
-pub(crate) fn write(fields: &HeaderMap, status_slot: bool, out: &mut BytesMut) -> Arc<Shape> {
+/// returns the layout of their names. `None` (and `out` as it was) when a
+/// value holds bytes `HeaderValue` only takes unchecked: a hit hands values
+/// out unchecked, which debug builds check again (and would panic on).
+pub(crate) fn write(
+    fields: &HeaderMap,
+    status_slot: bool,
+    out: &mut BytesMut,
+) -> Option<Arc<Shape>> {
+    if !kept(fields).all(|(_, value)| is_field_value(value.as_bytes())) {
+        return None;
+    }
     let names = kept(fields).map(|(name, _)| name.clone()).collect();
     for (_, value) in kept(fields) {
         // Below `MAX_VALUE_LEN`: the top bit is free.
@@ -76,7 +93,7 @@ pub(crate) fn write(fields: &HeaderMap, status_slot: bool, out: &mut BytesMut) -
     for (_, value) in kept(fields) {
         out.put_slice(value.as_bytes());
     }
-    Shape::of(names, status_slot)
+    Some(Shape::of(names, status_slot))
 }
 
 /// How long a values' section of `count` values at the start of `section`
@@ -88,11 +105,7 @@ pub(crate) fn checked_len(section: &[u8], count: usize) -> Option<usize> {
     for word in words.chunks_exact(4) {
         let word = u32::from_be_bytes(word.try_into().ok()?);
         let value = section.get(end..end.checked_add((word & !SENSITIVE) as usize)?)?;
-        // RFC 9110's field-value bytes, as `HeaderValue` accepts them.
-        if !value
-            .iter()
-            .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
-        {
+        if !is_field_value(value) {
             return None;
         }
         end += value.len();
@@ -118,8 +131,8 @@ impl<'a> StoredHeaders<'a> {
             let end = start + (word & !SENSITIVE) as usize;
             let slice = buf.slice(start..end);
             start = end;
-            // SAFETY: `write` copied these bytes from a `HeaderValue`, or
-            // `checked_len` found them to be bytes one may hold.
+            // SAFETY: `write` or `checked_len` found these to be bytes a
+            // `HeaderValue` may hold.
             let mut value = unsafe { HeaderValue::from_maybe_shared_unchecked(slice) };
             value.set_sensitive(word & SENSITIVE != 0);
             value
@@ -218,7 +231,7 @@ mod tests {
 
     fn lay(fields: HeaderMap, status_slot: bool) -> Laid {
         let mut buf = BytesMut::from(MATERIAL);
-        let shape = write(&fields, status_slot, &mut buf);
+        let shape = write(&fields, status_slot, &mut buf).unwrap();
         assert_eq!(buf.len() - MATERIAL.len(), written_len(&fields));
         Laid {
             shape,
@@ -371,6 +384,20 @@ mod tests {
         let served = other.to_response(HeaderValue::from_static("0"), None);
         assert_eq!(values(&served, CONTENT_TYPE), ["image/png"]);
         assert_eq!(values(&one.fields(), CONTENT_TYPE), ["text/plain"]);
+    }
+
+    /// The bytes `HeaderValue::from_bytes` takes; a value made unchecked from
+    /// any other is not stored (a debug build's hit would panic on it).
+    #[test]
+    fn field_values_are_what_checked_constructors_take() {
+        for ok in [&b""[..], b"a b\tc", b"\x80\xff", b"~!"] {
+            assert!(is_field_value(ok), "{ok:?}");
+            assert!(HeaderValue::from_bytes(ok).is_ok());
+        }
+        for bad in [&b"\n"[..], b"a\rb", b"\x00", b"\x7f", b"\x1f"] {
+            assert!(!is_field_value(bad), "{bad:?}");
+            assert!(HeaderValue::from_bytes(bad).is_err());
+        }
     }
 
     /// What a decoded entry's values must pass before a hit hands them out
