@@ -9,7 +9,7 @@ mod content;
 
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::AGE;
 use http::{HeaderName, StatusCode};
 
@@ -351,10 +351,14 @@ impl Reader {
         Ok(self.buf.split_to(n))
     }
 
+    /// Fixed-size fields are copied out and the buffer advanced: no new
+    /// `Bytes` handle (a reference count up and down) per field.
     fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let b = self.take(N)?;
         let mut out = [0u8; N];
-        out.copy_from_slice(&b);
+        if self.buf.remaining() < N {
+            return Err(DecodeError::Truncated);
+        }
+        self.buf.copy_to_slice(&mut out);
         Ok(out)
     }
 
@@ -385,13 +389,28 @@ impl Reader {
         self.take(n)
     }
 
+    /// A length-prefixed field, read in place (no `Bytes` handle).
+    fn read<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Result<R, DecodeError> {
+        let n = self.len()?;
+        let read = f(&self.buf[..n]);
+        self.buf.advance(n);
+        Ok(read)
+    }
+
     fn name(&mut self) -> Result<HeaderName, DecodeError> {
-        HeaderName::from_bytes(&self.bytes()?).map_err(|_| DecodeError::Invalid("header name"))
+        self.read(HeaderName::from_bytes)?
+            .map_err(|_| DecodeError::Invalid("header name"))
     }
 
     fn names(&mut self) -> Result<Vec<HeaderName>, DecodeError> {
         let n = self.len()?;
-        (0..n).map(|_| self.name()).collect()
+        // Sized up front, so that the layout's boxed slice takes the vector's
+        // block as it is (a collected `Result` starts at four and is shrunk).
+        let mut names = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            names.push(self.name()?);
+        }
+        Ok(names)
     }
 
     fn method(&mut self) -> Result<StoredMethod, DecodeError> {
@@ -459,8 +478,8 @@ impl Reader {
         let count = self.len()?;
         let mut tags = Vec::with_capacity(count.min(64));
         for _ in 0..count {
-            let tag = self.bytes()?;
-            tags.push(String::from_utf8(tag.to_vec()).map_err(|_| DecodeError::Invalid("tag"))?);
+            let tag = self.read(|tag| std::str::from_utf8(tag).map(String::from))?;
+            tags.push(tag.map_err(|_| DecodeError::Invalid("tag"))?);
         }
         let values_at = u32::from_be_bytes(self.array()?);
         let body_at = u32::from_be_bytes(self.array()?);
