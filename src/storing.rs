@@ -197,8 +197,10 @@ impl Shared {
             &mut headers,
             storable.as_ref().map_or(&[], |s| &s.unstored[..]),
         );
-        // Fields past what a content can hold (4 GiB with the material) are not
-        // merged, and the entry, served as it was, is not stored again.
+        // Fields a content cannot hold (4 GiB with the material, or a value
+        // http would refuse) are not merged: the entry is served as it was
+        // stored, and, unstorable now, the URL's stored copies are purged
+        // below, as when a 304 makes the response unstorable.
         let content = match stale
             .content
             .with_fields(&headers, self.config.cache_status)

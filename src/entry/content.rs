@@ -9,6 +9,7 @@
 //! hundred bytes copied per store. Byte backends carry the same buffer at the
 //! end of the envelope, so a decoded entry is a slice of what was read.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -35,6 +36,27 @@ fn offset(buf: &BytesMut) -> Option<u32> {
     u32::try_from(buf.len()).ok()
 }
 
+/// A buffer of `head` bytes' room plus the body's, `head` to be written first.
+fn buffer(head: usize, chunks: &[Bytes]) -> BytesMut {
+    BytesMut::with_capacity(head + chunks.iter().map(Bytes::len).sum::<usize>())
+}
+
+fn put_body(buf: &mut BytesMut, chunks: &[Bytes]) {
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+    }
+}
+
+/// Whether each name's values are consecutive, as a `HeaderMap` iterates
+/// them and as a [`Shape`] lays them out (a name that comes back after
+/// another would pair values with the wrong names).
+fn is_grouped(names: &[HeaderName]) -> bool {
+    let mut ended = HashSet::new();
+    names
+        .windows(2)
+        .all(|pair| pair[0] == pair[1] || (ended.insert(&pair[0]) && !ended.contains(&pair[1])))
+}
+
 impl Content {
     /// The content for `material`, `fields` and a body in `chunks`. `None`
     /// when the material and fields come to 4 GiB or more (no response can
@@ -46,15 +68,12 @@ impl Content {
         status_slot: bool,
         chunks: &[Bytes],
     ) -> Option<Self> {
-        let body: usize = chunks.iter().map(Bytes::len).sum();
-        let mut buf = BytesMut::with_capacity(material.len() + stored::written_len(fields) + body);
+        let mut buf = buffer(material.len() + stored::written_len(fields), chunks);
         buf.extend_from_slice(material);
         let values_at = offset(&buf)?;
         let shape = stored::write(fields, status_slot, &mut buf)?;
         let body_at = offset(&buf)?;
-        for chunk in chunks {
-            buf.extend_from_slice(chunk);
-        }
+        put_body(&mut buf, chunks);
         Some(Self {
             shape,
             buf: buf.freeze(),
@@ -66,12 +85,9 @@ impl Content {
     /// The same material and fields with a body in `chunks` instead.
     pub(crate) fn with_body(&self, chunks: &[Bytes]) -> Self {
         let head = &self.buf[..self.body_at as usize];
-        let body: usize = chunks.iter().map(Bytes::len).sum();
-        let mut buf = BytesMut::with_capacity(head.len() + body);
+        let mut buf = buffer(head.len(), chunks);
         buf.extend_from_slice(head);
-        for chunk in chunks {
-            buf.extend_from_slice(chunk);
-        }
+        put_body(&mut buf, chunks);
         Self {
             shape: Arc::clone(&self.shape),
             buf: buf.freeze(),
@@ -134,6 +150,9 @@ impl Content {
         let section = buf
             .get(values_at as usize..body_at as usize)
             .ok_or(DecodeError::Invalid("content offsets"))?;
+        if !is_grouped(&names) {
+            return Err(DecodeError::Invalid("header names"));
+        }
         if stored::checked_len(section, names.len()) != Some(section.len()) {
             return Err(DecodeError::Invalid("header values"));
         }
@@ -218,5 +237,25 @@ mod tests {
         let mut three = names();
         three.push(ETAG);
         assert!(Content::from_raw(buf, values_at, body_at, three, true).is_err());
+    }
+
+    /// Names laid out as a `HeaderMap` would never iterate them (one coming
+    /// back after another) are refused: values would go to the wrong names.
+    #[test]
+    fn names_that_are_not_grouped_are_refused() {
+        let mut twice = fields("\"a\"");
+        twice.append(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        let content = Content::new(b"key", &twice, true, &[]).unwrap();
+        let (buf, values_at, body_at) = content.raw();
+        let buf = Bytes::copy_from_slice(buf);
+        let grouped = vec![CONTENT_TYPE, CONTENT_TYPE, ETAG];
+        assert!(Content::from_raw(buf.clone(), values_at, body_at, grouped, true).is_ok());
+        let apart = vec![CONTENT_TYPE, ETAG, CONTENT_TYPE];
+        assert_eq!(
+            Content::from_raw(buf, values_at, body_at, apart, true),
+            Err(DecodeError::Invalid("header names"))
+        );
+        assert!(is_grouped(&[ETAG, ETAG]) && is_grouped(&[]));
+        assert!(!is_grouped(&[ETAG, CONTENT_TYPE, http::header::VARY, ETAG]));
     }
 }

@@ -46,7 +46,7 @@ const SENSITIVE: u32 = 1 << 31;
 pub(crate) const MAX_VALUE_LEN: usize = SENSITIVE as usize;
 
 /// The fields a layout keeps: not the response's own `Age` (the entry's
-/// initial age accounts for it; a hit writes the slot), nor a value of
+/// `AgeRule` accounts for it; a hit writes the slot), nor a value of
 /// [`MAX_VALUE_LEN`] bytes or more (the storing rules refuse such responses;
 /// a 304's fields merged into a refreshed entry are not checked by them).
 fn kept(fields: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {

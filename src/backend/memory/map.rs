@@ -300,12 +300,13 @@ fn write<V>(shard: &Padded<V>) -> RwLockWriteGuard<'_, Shard<V>> {
 
 impl<V: Weighed> ClockMap<V> {
     /// What a node costs beyond its value's weight: the node itself, the
-    /// vector's spare room (at most an eighth), and two table slots (a
-    /// position and a control byte each; the table doubles, so it has between
-    /// one and two slots per node).
+    /// vector's spare room (an eighth once grown; a vector does not shrink
+    /// after removals), and its table slots: 5 bytes each (a position and a
+    /// control byte), and a table at most 7/8 full that doubles holds 8/7 to
+    /// 16/7 slots per node.
     const NODE_WEIGHT: u64 = {
         let node = std::mem::size_of::<Node<V>>() as u64;
-        node + node / 8 + 2 * 5
+        node + node / 8 + 16 * 5 / 7
     };
 
     /// A map holding at most `max_entries` values and `max_bytes` of weight

@@ -192,7 +192,7 @@ impl MemoryBackend {
         let now = self.now();
         let slot = Slot {
             value: MemValue::Stored(value),
-            expires_at: now.saturating_add(millis(ttl)),
+            expires_at: expiry(now, Some(ttl)),
         };
         self.map.insert(KeyRef::Response(key), now, slot);
     }
@@ -278,16 +278,11 @@ impl MemoryBackend {
         unix_millis(self.clock.now())
     }
 
-    /// When a value stored now with `ttl` expires (`u64::MAX`: never).
-    fn deadline(&self, ttl: Ttl) -> u64 {
-        ttl.map_or(u64::MAX, |d| self.now().saturating_add(millis(d)))
-    }
-
     /// A byte-value slot expiring `ttl` from now on the backend's clock.
     fn byte_slot(&self, value: Bytes, ttl: Ttl) -> Slot {
         Slot {
             value: MemValue::Bytes(Box::new(value)),
-            expires_at: self.deadline(ttl),
+            expires_at: expiry(self.now(), ttl),
         }
     }
 
@@ -317,6 +312,11 @@ impl MemoryBackend {
     fn compute<R>(&self, key: &str, f: impl FnOnce(Option<&Slot>) -> (Change<Slot>, R)) -> R {
         self.map.compute(KeyRef::Text(key), self.now(), f)
     }
+}
+
+/// When a value stored at `now` with `ttl` expires (`u64::MAX`: never).
+fn expiry(now: u64, ttl: Ttl) -> u64 {
+    ttl.map_or(u64::MAX, |d| now.saturating_add(millis(d)))
 }
 
 fn millis(d: Duration) -> u64 {
@@ -381,7 +381,7 @@ impl Backend for MemoryBackend {
             Some(e) if self.alive(e) => {
                 let slot = Slot {
                     value: e.value.clone(),
-                    expires_at: self.deadline(ttl),
+                    expires_at: expiry(self.now(), ttl),
                 };
                 (Change::Put(slot), true)
             }
