@@ -61,7 +61,8 @@ impl Content {
     /// The content for `material`, `fields` and a body in `chunks`. `None`
     /// when the material and fields come to 4 GiB or more (no response can
     /// carry such a header section; a key hook could make such material), or
-    /// when a value holds bytes only http's unchecked constructors take.
+    /// when [`stored::write`] refuses a value (2 GiB or more, or bytes only
+    /// http's unchecked constructors take).
     pub(crate) fn new(
         material: &[u8],
         fields: &HeaderMap,

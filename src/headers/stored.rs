@@ -41,18 +41,14 @@ pub(crate) struct StoredHeaders<'a> {
 const SENSITIVE: u32 = 1 << 31;
 
 /// Values of this many bytes or more do not fit a length word. No peer can
-/// send one (hyper refuses header sections over 100 KiB), and the storing
-/// rules refuse responses that carry one ([`crate::policy::is_too_large`]).
-pub(crate) const MAX_VALUE_LEN: usize = SENSITIVE as usize;
+/// send one (hyper refuses header sections over 100 KiB); an in-process
+/// service might, and [`write`] refuses its response.
+const MAX_VALUE_LEN: usize = SENSITIVE as usize;
 
-/// The fields a layout keeps: not the response's own `Age` (the entry's
-/// `AgeRule` accounts for it; a hit writes the slot), nor a value of
-/// [`MAX_VALUE_LEN`] bytes or more (the storing rules refuse such responses;
-/// a 304's fields merged into a refreshed entry are not checked by them).
+/// The fields a layout keeps: all but the response's own `Age` (the entry's
+/// `AgeRule` accounts for it; a hit writes the slot).
 fn kept(fields: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
-    fields
-        .iter()
-        .filter(|(name, value)| **name != AGE && value.len() < MAX_VALUE_LEN)
+    fields.iter().filter(|(name, _)| **name != AGE)
 }
 
 /// How many bytes [`write`] adds for `fields`.
@@ -70,14 +66,17 @@ fn is_field_value(value: &[u8]) -> bool {
 
 /// Lays out a response's fields: appends their values' section to `out` and
 /// returns the layout of their names. `None` (and `out` as it was) when a
-/// value holds bytes `HeaderValue` only takes unchecked: a hit hands values
-/// out unchecked, which debug builds check again (and would panic on).
+/// value does not fit a length word ([`MAX_VALUE_LEN`]), or holds bytes
+/// `HeaderValue` only takes unchecked: a hit hands values out unchecked,
+/// which debug builds check again (and would panic on).
 pub(crate) fn write(
     fields: &HeaderMap,
     status_slot: bool,
     out: &mut BytesMut,
 ) -> Option<Arc<Shape>> {
-    if !kept(fields).all(|(_, value)| is_field_value(value.as_bytes())) {
+    let storable =
+        |value: &HeaderValue| value.len() < MAX_VALUE_LEN && is_field_value(value.as_bytes());
+    if !kept(fields).all(|(_, value)| storable(value)) {
         return None;
     }
     let names = kept(fields).map(|(name, _)| name.clone()).collect();

@@ -15,7 +15,6 @@ use std::time::Duration;
 use http::HeaderMap;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, SET_COOKIE};
 
-use crate::headers::stored::MAX_VALUE_LEN;
 use crate::headers::vary::has_vary_header;
 use crate::layer::Config;
 
@@ -88,18 +87,15 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-/// Whether a response is known to be too large to store: its body, from its
-/// size hint or its declared length, or a header value too long for an entry
-/// to hold ([`MAX_VALUE_LEN`]; no peer sends one, an in-process service might).
+/// Whether a body is known to be too large to store, from its size hint or
+/// its declared length.
 pub(crate) fn is_too_large(
     max_body_size: usize,
     headers: &HeaderMap,
     body_lower_bound: u64,
 ) -> bool {
     let limit = u64::try_from(max_body_size).unwrap_or(u64::MAX);
-    body_lower_bound > limit
-        || content_length(headers).is_some_and(|n| n > limit)
-        || headers.values().any(|v| v.len() >= MAX_VALUE_LEN)
+    body_lower_bound > limit || content_length(headers).is_some_and(|n| n > limit)
 }
 
 /// A server-sent event stream never ends: storing it would buffer forever.
