@@ -13,15 +13,61 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current time.
     fn now(&self) -> SystemTime;
+
+    /// The current time in milliseconds since the Unix epoch (0 before it):
+    /// the unit freshness is decided in, read once per request. A clock that
+    /// keeps milliseconds can say so without a [`SystemTime`] in between.
+    fn now_millis(&self) -> u64 {
+        unix_millis(self.now())
+    }
 }
 
-/// The operating system's clock ([`SystemTime::now`]).
+/// The operating system's wall clock, read coarsely.
+///
+/// On Linux this is `CLOCK_REALTIME_COARSE`: the time of the kernel's last
+/// tick (1 to 4 ms behind the precise clock), read from shared memory. The
+/// precise clock costs a hardware counter read, which on a virtual machine
+/// was a twentieth of a whole hit; freshness is decided to the millisecond
+/// and `Age` is sent in seconds, so the tick's lag is never seen. Elsewhere,
+/// [`SystemTime::now`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
-        SystemTime::now()
+        coarse::since_epoch().map_or_else(SystemTime::now, |d| UNIX_EPOCH + d)
+    }
+
+    fn now_millis(&self) -> u64 {
+        coarse::since_epoch().map_or_else(|| unix_millis(SystemTime::now()), duration_millis)
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod coarse {
+    use std::time::Duration;
+
+    /// The coarse clock's reading; `None` if the kernel refuses it (then the
+    /// precise clock is read) or it is before the epoch.
+    pub(super) fn since_epoch() -> Option<Duration> {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid `timespec` the call may write; nothing else
+        // is touched.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &raw mut ts) };
+        let secs = u64::try_from(ts.tv_sec).ok().filter(|_| rc == 0)?;
+        let nanos = u32::try_from(ts.tv_nsec).ok()?;
+        Some(Duration::new(secs, nanos))
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod coarse {
+    /// No coarse clock here: the precise one is read.
+    pub(super) fn since_epoch() -> Option<std::time::Duration> {
+        None
     }
 }
 
@@ -69,23 +115,60 @@ impl fmt::Debug for ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(self.millis.load(Ordering::SeqCst))
+        from_unix_millis(self.now_millis())
+    }
+
+    fn now_millis(&self) -> u64 {
+        self.millis.load(Ordering::SeqCst)
     }
 }
 
 /// Milliseconds since the Unix epoch, saturating at both ends.
 pub(crate) fn unix_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, duration_millis)
+}
+
+/// Whole milliseconds of `d`, saturating.
+pub(crate) fn duration_millis(d: Duration) -> u64 {
     // In `u64`s: `Duration::as_millis` is a `u128` sum, read on every hit.
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| {
-        d.as_secs()
-            .saturating_mul(1000)
-            .saturating_add(u64::from(d.subsec_millis()))
-    })
+    d.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(d.subsec_millis()))
+}
+
+/// The time `millis` after the Unix epoch.
+pub(crate) fn from_unix_millis(millis: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(millis)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_clock_reads_the_wall_clock_to_within_a_tick() {
+        let before = unix_millis(SystemTime::now());
+        let millis = SystemClock.now_millis();
+        let time = unix_millis(SystemClock.now());
+        let after = unix_millis(SystemTime::now());
+        // The coarse clock is the last tick's time: never ahead of the precise
+        // clock, behind it by a tick (a second is far more than any kernel's).
+        for read in [millis, time] {
+            assert!(read <= after, "{read} ms is ahead of {after} ms");
+            assert!(
+                read + 1_000 >= before,
+                "{read} ms is far behind {before} ms"
+            );
+        }
+    }
+
+    #[test]
+    fn manual_clock_keeps_milliseconds() {
+        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_millis(1_234));
+        clock.advance(Duration::from_millis(5));
+        assert_eq!(clock.now_millis(), 1_239);
+        assert_eq!(clock.now(), from_unix_millis(1_239));
+    }
 
     #[test]
     fn unix_millis_saturates_at_both_ends() {

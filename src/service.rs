@@ -24,7 +24,7 @@ use tracing::Instrument;
 
 use crate::body::ResponseBody;
 use crate::cache_status::Fwd;
-use crate::clock::unix_millis;
+use crate::clock::{from_unix_millis, unix_millis};
 use crate::entry::{Entry, StoredMethod};
 use crate::future::ResponseFuture;
 use crate::invalidate::Target;
@@ -121,8 +121,7 @@ where
         };
         // An in-process store answers at once: a hit never builds a state machine.
         if let Some(lookup) = shared.store.lookup_now(&request.key, &request.facts()) {
-            let now = shared.clock.now();
-            let now_ms = unix_millis(now);
+            let now_ms = shared.clock.now_millis();
             return match shared.settle(lookup, &request, now_ms) {
                 Settled::Serve(entry, served) => {
                     if !span.is_disabled() {
@@ -130,6 +129,7 @@ where
                     }
                     let res = shared.answer(&entry, &request, now_ms, served);
                     if served == Served::WhileRevalidating {
+                        let now = from_unix_millis(now_ms);
                         refresh_in_background(shared, &self.inner, request, entry, now, body);
                     }
                     ResponseFuture::ready(res)
@@ -141,7 +141,15 @@ where
                 Settled::Forward(forward) => {
                     let (shared, inner) = (shared.clone(), self.inner.clone());
                     ResponseFuture::boxed(Box::pin(
-                        miss(shared, inner, request, forward, now, body).instrument(span),
+                        miss(
+                            shared,
+                            inner,
+                            request,
+                            forward,
+                            from_unix_millis(now_ms),
+                            body,
+                        )
+                        .instrument(span),
                     ))
                 }
             };
@@ -150,8 +158,8 @@ where
         ResponseFuture::boxed(Box::pin(
             async move {
                 let lookup = shared.store.lookup(&request.key, &request.facts()).await;
-                let now = shared.clock.now();
-                let now_ms = unix_millis(now);
+                let now_ms = shared.clock.now_millis();
+                let now = from_unix_millis(now_ms);
                 match shared.settle(lookup, &request, now_ms) {
                     Settled::Serve(entry, served) => {
                         tracing::Span::current().record("outcome", served.token());
@@ -343,7 +351,7 @@ where
                 shared.counters.coalesced();
                 if inflight::wait(follower, shared.config.lock_timeout).await == Ended::Stored {
                     let lookup = shared.store.lookup(&request.key, &request.facts()).await;
-                    let now_ms = unix_millis(shared.clock.now());
+                    let now_ms = shared.clock.now_millis();
                     if let Settled::Serve(entry, Served::Hit) =
                         shared.settle(lookup, &request, now_ms)
                     {
@@ -542,7 +550,7 @@ impl Shared {
         if stale.revalidate.every_use || stale.revalidate.once_stale {
             return None;
         }
-        let now_ms = unix_millis(self.clock.now());
+        let now_ms = self.clock.now_millis();
         let window =
             u64::from(stale.stale_if_error).max(miss.directives.stale_if_error.unwrap_or(0));
         let stale_for = now_ms.saturating_sub(stale.fresh_until);

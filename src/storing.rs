@@ -17,7 +17,7 @@ use http_body::Body;
 use crate::backend::BoxFuture;
 use crate::body::{Collector, ResponseBody};
 use crate::cache_status;
-use crate::clock::unix_millis;
+use crate::clock::{duration_millis, unix_millis};
 use crate::entry::{AgeRule, AuthScope, Content, Entry, Revalidate, StoredMethod, VaryValues};
 use crate::headers::cache_control::{get_max_age, has_directive, patch_response_headers};
 use crate::headers::http_date::parse_http_date;
@@ -273,7 +273,7 @@ impl Shared {
     /// If a tag cannot be written the entry is removed again: `purge_tag` must
     /// never miss what its tag names.
     pub(crate) async fn insert(&self, key: &PrimaryKey, entry: Entry) {
-        let now = unix_millis(self.clock.now());
+        let now = self.clock.now_millis();
         let kept = Duration::from_millis(entry.kept_until.saturating_sub(now).max(1));
         let tags = entry.tags.clone();
         self.store.insert(key, entry, now).await;
@@ -336,7 +336,7 @@ impl Shared {
         if let (None, Some(lead)) = (&collector, miss.lead.take())
             && about_the_url
         {
-            let now = unix_millis(self.clock.now());
+            let now = self.clock.now_millis();
             lead.uncacheable(now.saturating_add(duration_millis(self.config.hit_for_miss)));
         }
         let (body, store_now) = match collector {
@@ -358,10 +358,6 @@ impl Shared {
 
 fn secs_to_millis(secs: i64) -> u64 {
     u64::try_from(secs).unwrap_or(0).saturating_mul(1000)
-}
-
-fn duration_millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Fields a 304 does not update (RFC 9111 section 3.2): they describe the

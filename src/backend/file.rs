@@ -78,7 +78,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{Backend, BackendError, BoxFuture, Ttl, add_delta, parse_integer, set_codec};
-use crate::clock::{Clock, SystemClock, unix_millis};
+use crate::clock::{Clock, SystemClock};
 
 /// The first bytes of every entry file.
 const MAGIC: [u8; 4] = *b"TRCF";
@@ -411,7 +411,7 @@ fn expired(expires: u64, now: u64) -> bool {
 impl Inner {
     /// The clock's now, in Unix milliseconds.
     fn now(&self) -> u64 {
-        unix_millis(self.clock.now())
+        self.clock.now_millis()
     }
 
     /// The stored expiry for a value written now with `ttl`.

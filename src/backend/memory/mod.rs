@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use self::map::{Change, ClockMap, KeyRef, Weighed};
 use super::{Backend, BackendError, BoxFuture, Ttl, add_delta, parse_integer, ready, set_codec};
-use crate::clock::{Clock, SystemClock, unix_millis};
+use crate::clock::{Clock, SystemClock, duration_millis};
 use crate::entry::{Entry, Index, Stored};
 
 /// The embedded default backend: an in-process cache bounded by entry count and
@@ -275,7 +275,7 @@ fn index_weight(i: &Index) -> usize {
 
 impl MemoryBackend {
     fn now(&self) -> u64 {
-        unix_millis(self.clock.now())
+        self.clock.now_millis()
     }
 
     /// A byte-value slot expiring `ttl` from now on the backend's clock.
@@ -316,11 +316,7 @@ impl MemoryBackend {
 
 /// When a value stored at `now` with `ttl` expires (`u64::MAX`: never).
 fn expiry(now: u64, ttl: Ttl) -> u64 {
-    ttl.map_or(u64::MAX, |d| now.saturating_add(millis(d)))
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    ttl.map_or(u64::MAX, |d| now.saturating_add(duration_millis(d)))
 }
 
 impl Backend for MemoryBackend {
@@ -431,7 +427,7 @@ impl Backend for MemoryBackend {
         member: Bytes,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
-        let until = self.now().saturating_add(millis(ttl));
+        let until = self.now().saturating_add(duration_millis(ttl));
         self.compute(key, |existing| {
             let live = existing.filter(|s| self.alive(s));
             let (members, expires_at) = match live {
