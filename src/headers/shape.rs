@@ -68,25 +68,35 @@ struct Table {
     made: usize,
 }
 
-static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(|| {
-    RwLock::new(Table {
-        shapes: HashMap::new(),
-        sweep_at: 64,
-        made: 0,
-    })
-});
+impl Table {
+    fn new() -> Self {
+        Self {
+            shapes: HashMap::new(),
+            sweep_at: 64,
+            made: 0,
+        }
+    }
+}
+
+/// The process-wide table.
+static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(|| RwLock::new(Table::new()));
 
 impl Shape {
     /// The shape of these names (grouped as a `HeaderMap` iterates them, `Age`
     /// left out), shared when one is live.
     pub(crate) fn of(names: Vec<HeaderName>, status_slot: bool) -> Arc<Self> {
+        Self::of_in(&TABLE, names, status_slot)
+    }
+
+    /// [`Shape::of`] in a given table (tests fill their own).
+    fn of_in(table: &RwLock<Table>, names: Vec<HeaderName>, status_slot: bool) -> Arc<Self> {
         let key: Key = (names.into_boxed_slice(), status_slot);
         let shareable = key.0.len() <= MAX_SHARED_NAMES
             && key.0.iter().map(|n| n.as_str().len()).sum::<usize>() <= MAX_SHARED_NAME_BYTES;
         if !shareable {
             return Arc::new(Self::lay_out(key.0, status_slot, false));
         }
-        let found = TABLE
+        let found = table
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .shapes
@@ -95,7 +105,7 @@ impl Shape {
         if let Some(shape) = found {
             return shape;
         }
-        let mut table = TABLE.write().unwrap_or_else(PoisonError::into_inner);
+        let mut table = table.write().unwrap_or_else(PoisonError::into_inner);
         // Another writer may have made it meanwhile.
         if let Some(shape) = table.shapes.get(&key).and_then(Weak::upgrade) {
             return shape;
@@ -214,11 +224,15 @@ mod tests {
 
     #[test]
     fn a_table_full_of_dead_shapes_is_swept_and_shares_again() {
+        // A table of its own: filling the process-wide one would keep the
+        // tests running beside this one from sharing shapes.
+        let table = RwLock::new(Table::new());
+        let of = |names, status_slot| Shape::of_in(&table, names, status_slot);
         let unique = |tag: &str, i: usize| {
             vec![HeaderName::try_from(format!("x-shape-test-{tag}-{i}")).unwrap()]
         };
         let live: Vec<Arc<Shape>> = (0..MAX_SHAPES + SWEEP_WHEN_FULL)
-            .map(|i| Shape::of(unique("full", i), false))
+            .map(|i| of(unique("full", i), false))
             .collect();
         assert!(
             live.iter().any(|shape| !shape.is_interned()),
@@ -228,10 +242,10 @@ mod tests {
         // Within the shapes made between two sweeps of a full table, one is
         // shared again, and the same names then find it.
         let shared = (0..=SWEEP_WHEN_FULL)
-            .map(|i| (i, Shape::of(unique("after", i), false)))
+            .map(|i| (i, of(unique("after", i), false)))
             .find(|(_, shape)| shape.is_interned());
         let (i, shape) = shared.expect("a sweep made room");
-        assert!(Arc::ptr_eq(&shape, &Shape::of(unique("after", i), false)));
+        assert!(Arc::ptr_eq(&shape, &of(unique("after", i), false)));
     }
 
     #[test]
