@@ -40,6 +40,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 use super::{Backend, BackendError, BoxFuture, KeyPolicy, Ttl, set_codec};
+use crate::clock::unix_millis;
 
 /// Memcached's port when a server is named without one.
 const DEFAULT_PORT: u16 = 11211;
@@ -829,12 +830,6 @@ fn whole_seconds(ttl: Duration) -> u64 {
     ttl.as_secs()
         .saturating_add(u64::from(ttl.subsec_nanos() > 0))
         .max(1)
-}
-
-/// Unix milliseconds of `t` (0 before the epoch).
-fn unix_millis(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The error of a set operation that lost every compare-and-swap round.

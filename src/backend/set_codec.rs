@@ -5,9 +5,11 @@
 //! Layout: magic `TRS\0`, the expiry in Unix milliseconds (`u64`, big-endian),
 //! then each member as a `u32` length and its bytes. Members are unique.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::clock::{duration_millis, unix_millis};
 
 const MAGIC: &[u8; 4] = b"TRS\x00";
 
@@ -26,7 +28,7 @@ impl Set {
         if !self.members.contains(&member) {
             self.members.push(member);
         }
-        let until = now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        let until = now.saturating_add(duration_millis(ttl));
         self.expires_at = self.expires_at.max(until);
     }
 
@@ -38,9 +40,7 @@ impl Set {
 
 /// The system clock in Unix milliseconds.
 pub fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    unix_millis(SystemTime::now())
 }
 
 /// Encodes a set.

@@ -66,4 +66,15 @@ mod tests {
         assert_eq!(T.get(1_000_000), "ttl=1000000");
         assert_eq!(T.get(-3), "ttl=-3");
     }
+
+    #[test]
+    fn a_table_slot_is_made_once_and_handed_out_without_copies() {
+        static T: Interned = Interned::new("age=");
+        let (a, b) = (T.get(7), T.get(7));
+        assert_eq!(a.as_bytes().as_ptr(), b.as_bytes().as_ptr());
+        // Past the table: formatted for each use.
+        let (c, d) = (T.get(5_000), T.get(5_000));
+        assert_eq!(c, d);
+        assert_ne!(c.as_bytes().as_ptr(), d.as_bytes().as_ptr());
+    }
 }

@@ -3,9 +3,10 @@
 //! backend is down and every request fails the same way.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use crate::backend::BackendError;
+use crate::clock::unix_millis;
 
 /// At most one log line per this many milliseconds while failures continue.
 const LOG_INTERVAL_MS: u64 = 10_000;
@@ -36,9 +37,7 @@ impl Health {
                 metrics::counter!("tower_response_cache_backend_errors_total").increment(1);
             }
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now = unix_millis(SystemTime::now());
         let last = self.last_log.load(Ordering::Relaxed);
         let due = last == 0 || now.saturating_sub(last) >= LOG_INTERVAL_MS;
         if due
