@@ -7,13 +7,14 @@
 #     sudo bash benches/load.sh
 #
 # As another user it works too when wrk, varnishd, nginx, redis-server and curl
-# are already installed. It takes about 5 minutes, plus the first release build
-# of the two examples (2-3 minutes on 2 cores; CARGO_BUILD_JOBS=1 to be gentle).
+# are already installed. It takes about 5 minutes a round (three rounds by
+# default), plus the first release build of the two examples (2-3 minutes on 2
+# cores; CARGO_BUILD_JOBS=1 to be gentle).
 #
 # What it does:
 #   - builds examples/load_server.rs (with the redis feature) and
 #     examples/reverse_proxy.rs in release mode;
-#   - starts, one target at a time, each server on CPU 0 (taskset -c 0) and runs
+#   - in each round, starts, one target at a time, each server on CPU 0 (taskset -c 0) and runs
 #     wrk on CPU 1 (taskset -c 1) against /1k and /64k (1 KiB and 64 KiB bodies,
 #     Cache-Control: public, max-age=3600), at c=1 (-t1 -c1) and c=50 (-t2 -c50),
 #     10 s each with --latency, after a checked warm-up request and a 2 s wrk
@@ -28,21 +29,25 @@
 #   - checks before measuring that every cached target answers from its cache
 #     (Cache-Status: ...; hit, X-Varnish with two ids, X-Cache-Status: HIT) with
 #     the full body;
-#   - prints a Markdown table (requests/s, p50, p99, ratio of requests/s to bare
-#     axum at the same size and concurrency) and writes it, with the machine and
-#     tool versions, to target/load/results.md; wrk's own output goes to
-#     target/load/raw/.
+#   - prints a Markdown table (the median over the rounds of requests/s, p50
+#     and p99, and of each round's ratio of requests/s to bare axum at the same
+#     size and concurrency, with the lowest and highest ratio) and writes it,
+#     with the machine and tool versions, to target/load/results.md; wrk's own
+#     output goes to target/load/raw/. Bare axum is measured in every round, a
+#     few minutes from each target, so a host whose speed drifts (a shared VM)
+#     moves both sides of a ratio together.
 #
 # Every process it starts is stopped when it exits, also on failure or Ctrl-C.
 #
 # Knobs (environment): LOAD_DURATION (wrk -d of a measurement, default 10s),
-# LOAD_WARMUP (default 2s), LOAD_SERVER_CPU (default 0), LOAD_CLIENT_CPU
-# (default 1), LOAD_OUT (default target/load).
+# LOAD_WARMUP (default 2s), LOAD_ROUNDS (default 3), LOAD_SERVER_CPU (default
+# 0), LOAD_CLIENT_CPU (default 1), LOAD_OUT (default target/load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=${LOAD_DURATION:-10s}
 warmup=${LOAD_WARMUP:-2s}
+rounds=${LOAD_ROUNDS:-3}
 server_cpu=${LOAD_SERVER_CPU:-0}
 client_cpu=${LOAD_CLIENT_CPU:-1}
 out=${LOAD_OUT:-target/load}
@@ -53,6 +58,8 @@ die() {
   printf 'load.sh: %s\n' "$*" >&2
   exit 1
 }
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "LOAD_ROUNDS must be a positive integer, not '$rounds'"
+loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- tools -------------------------------------------------------------------
 
@@ -201,24 +208,26 @@ check_hit() {
   fi
 }
 
-# measure LABEL BASE_URL HIT_PATTERN: warm-up and the four wrk runs of one target.
+# measure LABEL BASE_URL HIT_PATTERN: warm-up and the four wrk runs of one
+# target in round $round.
 measure() {
-  local label=$1 base=$2 pattern=$3 size conc threads file slug
-  targets+=("$label")
+  local label=$1 base=$2 pattern=$3 size conc threads file slug key
+  [ "$round" != 1 ] || targets+=("$label")
   slug=$(tr -c 'a-zA-Z0-9\n' '_' <<<"$label")
   for size in "${sizes[@]}"; do
     check_hit "$label" "$base/$size" "$pattern" "$size"
     taskset -c "$client_cpu" wrk -t2 -c50 -d"$warmup" "$base/$size" >/dev/null
     for conc in 1 50; do
       threads=$([ "$conc" = 1 ] && echo 1 || echo 2)
-      file=$out/raw/${slug}_${size}_c$conc.txt
-      log "$label $size c=$conc: wrk -t$threads -c$conc -d$duration --latency"
+      file=$out/raw/${slug}_${size}_c${conc}_round$round.txt
+      key="$label|$size|$conc|$round"
+      log "round $round/$rounds, $label $size c=$conc: wrk -t$threads -c$conc -d$duration --latency"
       taskset -c "$client_cpu" wrk -t"$threads" -c"$conc" -d"$duration" --latency "$base/$size" >"$file"
-      rps[$label|$size|$conc]=$(awk '/^Requests\/sec:/ { print $2 }' "$file")
-      p50[$label|$size|$conc]=$(to_us "$(awk '$1 == "50%" { print $2 }' "$file")")
-      p99[$label|$size|$conc]=$(to_us "$(awk '$1 == "99%" { print $2 }' "$file")")
-      errors[$label|$size|$conc]=$(grep -E '^ *(Socket errors|Non-2xx)' "$file" | tr -s ' ' | tr '\n' ';' || true)
-      [ -n "${rps[$label|$size|$conc]}" ] || die "no Requests/sec in $file"
+      rps[$key]=$(awk '/^Requests\/sec:/ { print $2 }' "$file")
+      p50[$key]=$(to_us "$(awk '$1 == "50%" { print $2 }' "$file")")
+      p99[$key]=$(to_us "$(awk '$1 == "99%" { print $2 }' "$file")")
+      errors[$key]=$(grep -E '^ *(Socket errors|Non-2xx)' "$file" | tr -s ' ' | tr '\n' ';' || true)
+      [ -n "${rps[$key]}" ] || die "no Requests/sec in $file"
     done
   done
 }
@@ -228,36 +237,9 @@ origin_port=$(free_port)
 start origin "$load_server" --listen "127.0.0.1:$origin_port" --cache none
 origin_pid=$started
 wait_up origin "$origin_pid" "$origin_port"
-measure "bare axum" "http://127.0.0.1:$origin_port" ""
 
-port=$(free_port)
-start layer-memory "$load_server" --listen "127.0.0.1:$port" --cache memory
-wait_up layer-memory "$started" "$port"
-measure "axum + CacheLayer memory" "http://127.0.0.1:$port" '^cache-status:.*; hit'
-stop "$started"
-
-redis_port=$(free_port)
-start redis redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
-  --daemonize no --dir "$work"
-redis_pid=$started
-wait_up redis "$redis_pid" "$redis_port"
-port=$(free_port)
-start layer-redis "$load_server" --listen "127.0.0.1:$port" --cache redis \
-  --redis-url "redis://127.0.0.1:$redis_port"
-wait_up layer-redis "$started" "$port"
-measure "axum + CacheLayer Redis" "http://127.0.0.1:$port" '^cache-status:.*; hit'
-stop "$started"
-stop "$redis_pid"
-
-port=$(free_port)
-start varnish varnishd -F -a "127.0.0.1:$port" -b "127.0.0.1:$origin_port" \
-  -s malloc,256m -n "$work/varnish"
-wait_up varnish "$started" "$port"
-# X-Varnish carries two transaction ids on a hit (this one and the storing one).
-measure "Varnish" "http://127.0.0.1:$port" '^x-varnish: [0-9]+ [0-9]+'
-stop "$started"
-
-port=$(free_port)
+# nginx's configuration, written once: its port and cache directory serve every round.
+nginx_port=$(free_port)
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<EOF
 worker_processes 1;
@@ -281,7 +263,7 @@ http {
         keepalive 16;
     }
     server {
-        listen 127.0.0.1:$port;
+        listen 127.0.0.1:$nginx_port;
         location / {
             proxy_pass http://origin;
             proxy_http_version 1.1;
@@ -293,17 +275,49 @@ http {
     }
 }
 EOF
-start nginx nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log"
-wait_up nginx "$started" "$port"
-measure "nginx proxy_cache" "http://127.0.0.1:$port" '^x-cache-status: HIT'
-stop "$started"
 
-port=$(free_port)
-start reverse-proxy "$reverse_proxy" --listen "127.0.0.1:$port" \
-  --upstream "http://127.0.0.1:$origin_port" --mode shared --backend memory://
-wait_up reverse-proxy "$started" "$port"
-measure "reverse_proxy (crate)" "http://127.0.0.1:$port" '^cache-status:.*; hit'
-stop "$started"
+for round in $(seq "$rounds"); do
+  measure "bare axum" "http://127.0.0.1:$origin_port" ""
+
+  port=$(free_port)
+  start layer-memory "$load_server" --listen "127.0.0.1:$port" --cache memory
+  wait_up layer-memory "$started" "$port"
+  measure "axum + CacheLayer memory" "http://127.0.0.1:$port" '^cache-status:.*; hit'
+  stop "$started"
+
+  redis_port=$(free_port)
+  start redis redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+    --daemonize no --dir "$work"
+  redis_pid=$started
+  wait_up redis "$redis_pid" "$redis_port"
+  port=$(free_port)
+  start layer-redis "$load_server" --listen "127.0.0.1:$port" --cache redis \
+    --redis-url "redis://127.0.0.1:$redis_port"
+  wait_up layer-redis "$started" "$port"
+  measure "axum + CacheLayer Redis" "http://127.0.0.1:$port" '^cache-status:.*; hit'
+  stop "$started"
+  stop "$redis_pid"
+
+  port=$(free_port)
+  start varnish varnishd -F -a "127.0.0.1:$port" -b "127.0.0.1:$origin_port" \
+    -s malloc,256m -n "$work/varnish"
+  wait_up varnish "$started" "$port"
+  # X-Varnish carries two transaction ids on a hit (this one and the storing one).
+  measure "Varnish" "http://127.0.0.1:$port" '^x-varnish: [0-9]+ [0-9]+'
+  stop "$started"
+
+  start nginx nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log"
+  wait_up nginx "$started" "$nginx_port"
+  measure "nginx proxy_cache" "http://127.0.0.1:$nginx_port" '^x-cache-status: HIT'
+  stop "$started"
+
+  port=$(free_port)
+  start reverse-proxy "$reverse_proxy" --listen "127.0.0.1:$port" \
+    --upstream "http://127.0.0.1:$origin_port" --mode shared --backend memory://
+  wait_up reverse-proxy "$started" "$port"
+  measure "reverse_proxy (crate)" "http://127.0.0.1:$port" '^cache-status:.*; hit'
+  stop "$started"
+done
 
 stop "$origin_pid"
 
@@ -313,17 +327,63 @@ fmt_latency() {
   awk -v us="$1" 'BEGIN { if (us < 1000) printf "%.0f µs", us; else printf "%.2f ms", us / 1000 }'
 }
 
+# median NUMBER...: the middle value (the mean of the two middle ones for an
+# even count).
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2
+  }'
+}
+
+# per_round ARRAY CELL: the array's value for CELL ("label|size|c") in every round.
+per_round() {
+  local -n values=$1
+  local r
+  for r in $(seq "$rounds"); do
+    echo "${values[$2|$r]}"
+  done
+}
+
+# ratios LABEL BASE SIZE C: each round's requests/s of LABEL over BASE's, at
+# SIZE and C, lowest first.
+ratios() {
+  local r
+  for r in $(seq "$rounds"); do
+    awk -v a="${rps[$1|$3|$4|$r]}" -v b="${rps[$2|$3|$4|$r]}" 'BEGIN { printf "%.4f\n", a / b }'
+  done | sort -g
+}
+
+# ratio_cells LABEL BASE SIZE C: the median of those ratios, and their range.
+ratio_cells() {
+  local each
+  mapfile -t each < <(ratios "$@")
+  printf '%.2f | %.2f–%.2f' "$(median "${each[@]}")" "${each[0]}" "${each[-1]}"
+}
+
 {
-  echo "| target | size | c | requests/s | p50 | p99 | vs bare axum |"
-  echo "|---|---|---:|---:|---:|---:|---:|"
+  echo "| target | size | c | requests/s | p50 | p99 | vs bare axum | lowest–highest |"
+  echo "|---|---|---:|---:|---:|---:|---:|---|"
   for size in "${sizes[@]}"; do
     for conc in 1 50; do
       for label in "${targets[@]}"; do
-        key="$label|$size|$conc"
-        ratio=$(awk -v a="${rps[$key]}" -v b="${rps[bare axum|$size|$conc]}" 'BEGIN { printf "%.2f", a / b }')
+        cell="$label|$size|$conc"
         printf '| %s | %s | %s | %.0f | %s | %s | %s |\n' "$label" "${size/k/ KiB}" "$conc" \
-          "${rps[$key]}" "$(fmt_latency "${p50[$key]}")" "$(fmt_latency "${p99[$key]}")" "$ratio"
+          "$(median $(per_round rps "$cell"))" \
+          "$(fmt_latency "$(median $(per_round p50 "$cell"))")" \
+          "$(fmt_latency "$(median $(per_round p99 "$cell"))")" \
+          "$(ratio_cells "$label" "bare axum" "$size" "$conc")"
       done
+    done
+  done
+  echo
+  echo "The crate's reverse proxy against Varnish, round by round:"
+  echo
+  echo "| size | c | reverse_proxy / Varnish | lowest–highest |"
+  echo "|---|---:|---:|---|"
+  for size in "${sizes[@]}"; do
+    for conc in 1 50; do
+      printf '| %s | %s | %s |\n' "${size/k/ KiB}" "$conc" \
+        "$(ratio_cells "reverse_proxy (crate)" "Varnish" "$size" "$conc")"
     done
   done
   echo
@@ -342,9 +402,9 @@ fmt_latency() {
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
-    "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+    "load average before the run: $loadavg_before"
   echo "- servers on CPU $server_cpu, wrk on CPU $client_cpu; wrk -d$duration --latency," \
-    "c=1: -t1 -c1, c=50: -t2 -c50"
+    "c=1: -t1 -c1, c=50: -t2 -c50; $rounds round(s), every figure the median over them"
   echo "- $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2), $(varnishd -V 2>&1 | head -n1 | cut -d' ' -f2 | tr -d '(')," \
     "$(nginx -v 2>&1 | cut -d' ' -f3), $(redis-server --version | cut -d' ' -f1-3), $(rustc --version | cut -d' ' -f1-2)"
   echo

@@ -20,7 +20,9 @@
 //!   bodies), as in `benches/layer.rs` (request built, body read, current-thread
 //!   runtime): `hot_key` (one URL) and `all_keys` (every URL in a shuffled order,
 //!   each path written into one reused buffer, as a server's parser leaves it).
-//!   Target: flat within 20% from 1k to 1M.
+//!   Target: flat within 20% from 1k to 1M. `floor_all_keys` is the same
+//!   shuffled walk over a plain map of 1 KiB bodies, no cache in the way: how
+//!   much a random lookup alone slows down as the entries outgrow the caches.
 //! - `scale_threads`: hits per second (criterion's `thrpt`, one element per hit)
 //!   on 1 and 2 OS threads sharing one service, each thread on its own
 //!   current-thread runtime: `hot_key` (every thread on one URL: the worst case,
@@ -38,6 +40,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -51,6 +54,7 @@ use http_body_util::Full;
 use tower::{Layer, Service};
 use tower_response_cache::backend::MemoryBackend;
 use tower_response_cache::{CacheLayer, ResponseBody};
+use xxhash_rust::xxh3::xxh3_128;
 
 mod common;
 use common::fetch;
@@ -540,6 +544,34 @@ fn scale_hit(c: &mut Criterion) {
                 async move { fetch(&mut svc, req).await.body().len() }
             });
             f.assert_no_miss("scale_hit/all_keys");
+        });
+        group.bench_function(BenchmarkId::new("floor_all_keys", n), |b| {
+            // What a random lookup costs at this size with no cache at all in
+            // the way: the same shuffled paths, written the same way, into a
+            // plain map of 1 KiB bodies (each its own block, already shared,
+            // as a served entry's buffer is); a lookup clones the body, which
+            // reads its count. Two dependent loads per request (the table's
+            // slot, the count) where a hit has about five: whatever this adds
+            // from 1k to 1M entries, no hit can avoid.
+            // The order `fill` shuffles the paths into.
+            let mut ids: Vec<u32> = (0..).take(n).collect();
+            shuffle(&mut ids, 42);
+            let bodies: HashMap<u128, Bytes> = (0..n)
+                .map(|i| {
+                    let body = Bytes::from(vec![b'x'; 1024]);
+                    drop(body.clone());
+                    (xxh3_128(format!("/item/{i}").as_bytes()), body)
+                })
+                .collect();
+            let mut path = String::with_capacity(32);
+            let mut next = 0;
+            b.iter(|| {
+                path.clear();
+                let _ = write!(path, "/item/{}", ids[next]);
+                next = if next + 1 == ids.len() { 0 } else { next + 1 };
+                let body = bodies.get(&xxh3_128(path.as_bytes())).cloned();
+                body.expect("every path is in the map").len()
+            });
         });
         // The entries of this size are dropped before the next is filled.
     }
