@@ -553,6 +553,7 @@ fn scale_hit(c: &mut Criterion) {
             // reads its count. Two dependent loads per request (the table's
             // slot, the count) where a hit has about five: whatever this adds
             // from 1k to 1M entries, no hit can avoid.
+
             // The order `fill` shuffles the paths into.
             let mut ids: Vec<u32> = (0..).take(n).collect();
             shuffle(&mut ids, 42);
