@@ -728,13 +728,15 @@ const ROUNDS: usize = 101;
 /// Requests per batch: a few milliseconds.
 const BATCH: u64 = 5_000;
 
-/// The 1.5x target measured so that a host whose speed drifts cannot move it:
-/// criterion measures each case for seconds, one after the other, and on a
-/// shared VM the baseline and the hit then run at different speeds (one run
-/// here gave 1.23x and the next 1.81x for the same binaries). Here each round
-/// times one batch of the bare service and one of the hit, back to back (in
-/// turn first), and takes their ratio; the median and quartiles of the rounds
-/// are printed.
+/// The 1.5x target measured so that a host whose speed drifts between
+/// criterion's cases cannot move it: criterion measures each case for
+/// seconds, one after the other, and on a shared VM the baseline and the hit
+/// then run at different speeds (one run here gave 1.23x and the next 1.81x
+/// for the same binaries). Here each round times one batch of the bare
+/// service and one of the hit, back to back (in turn first), and takes their
+/// ratio; the median and quartiles of the rounds are printed. The median
+/// still differs from one process to the next (by up to 0.35 on that VM):
+/// read several runs.
 fn interleaved(rt: &Runtime) {
     for size in [1024usize, 64 * 1024] {
         let label = format!("{}KiB", size / 1024);
