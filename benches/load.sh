@@ -14,11 +14,11 @@
 # What it does:
 #   - builds examples/load_server.rs (with the redis feature) and
 #     examples/reverse_proxy.rs in release mode;
-#   - in each round, starts, one target at a time, each server on CPU 0 (taskset -c 0) and runs
-#     wrk on CPU 1 (taskset -c 1) against /1k and /64k (1 KiB and 64 KiB bodies,
-#     Cache-Control: public, max-age=3600), at c=1 (-t1 -c1) and c=50 (-t2 -c50),
-#     10 s each with --latency, after a checked warm-up request and a 2 s wrk
-#     warm-up at c=50. Targets:
+#   - in each round, starts, one target at a time, each server on CPU 0
+#     (taskset -c 0) and runs wrk on CPU 1 (taskset -c 1) against /1k and /64k
+#     (1 KiB and 64 KiB bodies, Cache-Control: public, max-age=3600), at c=1
+#     (-t1 -c1) and c=50 (-t2 -c50), 10 s each with --latency, after a checked
+#     warm-up request and a 2 s wrk warm-up at c=50. Targets:
 #       bare axum           load_server --cache none (the baseline)
 #       CacheLayer memory   load_server --cache memory (every request a hit)
 #       CacheLayer Redis    load_server --cache redis, Redis on a free port (hits)
