@@ -158,7 +158,9 @@ impl Content {
             return Err(DecodeError::Invalid("header values"));
         }
         Ok(Self {
-            shape: Shape::of(names, status_slot),
+            // No values held: a hit from a byte backend waits for a round
+            // trip, next to which slicing a value out of the buffer is nothing.
+            shape: Shape::of(names, Vec::new(), status_slot),
             buf,
             values_at,
             body_at,

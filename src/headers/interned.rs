@@ -1,4 +1,5 @@
-//! Header values for small integers, formatted once and then shared.
+//! Header values made once and then shared as static bytes: small integers
+//! ([`Interned`]) and the values many stored responses repeat ([`common`]).
 //!
 //! `Age` and the hit's `Cache-Status` (`...; ttl=N`) change every second, but take
 //! few distinct values; formatting them on every hit costs two allocations that
@@ -6,7 +7,8 @@
 //! so they are static bytes: handing one out touches no reference count (a
 //! shared count would be one cache line that every hit on every thread writes).
 
-use std::sync::OnceLock;
+use std::collections::HashSet;
+use std::sync::{LazyLock, OnceLock, PoisonError, RwLock};
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -53,9 +55,70 @@ impl Interned {
     }
 }
 
+/// Common values the process keeps at most: never freed, so bounded.
+const MAX_COMMON: usize = 4096;
+
+/// Bytes a common value has at most (with [`MAX_COMMON`], at most 512 KiB).
+const MAX_COMMON_LEN: usize = 128;
+
+/// The values kept so far.
+static COMMON: LazyLock<RwLock<HashSet<&'static [u8]>>> =
+    LazyLock::new(|| RwLock::new(HashSet::new()));
+
+/// `value` as static bytes, kept once for the process: a value that many
+/// responses share (a `Content-Type`, a route's `Cache-Control`), which a
+/// [`Shape`](super::shape::Shape) can then hold so that a hit copies it with
+/// the shape's map instead of slicing it out of the entry (a reference count
+/// taken and released per value and per hit). `None` past the bounds: a long
+/// value, or a full table (an origin that invents values fills it once, and
+/// later values are then served from their entries, as before).
+pub(crate) fn common(value: &[u8]) -> Option<&'static [u8]> {
+    common_in(&COMMON, value)
+}
+
+/// [`common`] in a given table (tests fill their own).
+fn common_in(table: &RwLock<HashSet<&'static [u8]>>, value: &[u8]) -> Option<&'static [u8]> {
+    if value.len() > MAX_COMMON_LEN {
+        return None;
+    }
+    if let Some(kept) = table
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(value)
+    {
+        return Some(kept);
+    }
+    let mut table = table.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(kept) = table.get(value) {
+        return Some(kept);
+    }
+    if table.len() >= MAX_COMMON {
+        return None;
+    }
+    let kept: &'static [u8] = Box::leak(value.into());
+    table.insert(kept);
+    Some(kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_values_are_kept_once_and_bounded() {
+        let table = RwLock::new(HashSet::new());
+        let a = common_in(&table, b"text/html").unwrap();
+        let b = common_in(&table, b"text/html").unwrap();
+        assert_eq!(a, b"text/html");
+        assert_eq!(a.as_ptr(), b.as_ptr());
+        assert_eq!(common_in(&table, &[b'x'; MAX_COMMON_LEN + 1]), None);
+        for i in 1..MAX_COMMON {
+            assert!(common_in(&table, format!("v{i}").as_bytes()).is_some());
+        }
+        // Full: a new value is refused, a kept one is still found.
+        assert_eq!(common_in(&table, b"one too many"), None);
+        assert_eq!(common_in(&table, b"text/html"), Some(a));
+    }
 
     #[test]
     fn small_and_large_and_negative_values_format_the_same_way() {

@@ -10,6 +10,14 @@
 //! map and writes every value in one pass: what cloning the entry's own map
 //! cost, with no field hashed again.
 //!
+//! A shape may also hold values: those of fields whose values many responses
+//! repeat (a `Content-Type`, a route's `Cache-Control`), kept once for the
+//! process as static bytes ([`common`](super::interned::common)). A hit then
+//! copies them with the map, where a value sliced out of the entry's buffer
+//! takes and releases a reference count (two atomic writes) per hit. The
+//! entry still keeps every value (its buffer is what byte backends carry), so
+//! a shape with values and one without serve the same fields.
+//!
 //! Shapes are interned in one process-wide table of weak references, swept as
 //! it grows. Shared shapes are charged to no entry's weight, so the table is
 //! bounded: at most [`MAX_SHAPES`] of them, each of at most [`MAX_SHARED_NAMES`]
@@ -20,6 +28,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock, Weak};
 
+use bytes::Bytes;
 use http::header::{AGE, CACHE_STATUS};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -32,21 +41,36 @@ const MAX_SHARED_NAMES: usize = 32;
 /// Bytes of names a shared shape has at most.
 const MAX_SHARED_NAME_BYTES: usize = 1024;
 
-/// While the table is full, new shapes made between two sweeps at most.
+/// Shapes with values the table keeps at most: the rest of it stays for
+/// shapes of names alone, so an origin whose values vary (a `max-age` per
+/// page) falls back to sharing names, never to a shape per entry.
+const MAX_VALUED_SHAPES: usize = MAX_SHAPES / 2;
+
+/// Own values a shape may hold, by position (the bits of [`Shape::held`]).
+pub(crate) const MAX_HELD: usize = 64;
+
+/// While the table (or its share for shapes with values) is full, shapes
+/// asked for between two sweeps at most.
 const SWEEP_WHEN_FULL: usize = 64;
 
 /// What every position holds until a hit writes it (never served).
 const PLACEHOLDER: HeaderValue = HeaderValue::from_static("0");
+
+/// A value a shape holds for every entry made with it (static bytes from
+/// [`common`](super::interned::common)), or `None`: each entry's own.
+pub(crate) type Held = Option<&'static [u8]>;
 
 /// One layout of stored header fields: the response's names in order, then an
 /// `Age` slot and, when the storing layer sends `Cache-Status`, a
 /// `Cache-Status` slot after any values the response brought.
 #[derive(Debug)]
 pub(crate) struct Shape {
-    /// Every position with a placeholder, in serving order.
+    /// Every position with a placeholder or a held value, in serving order.
     map: HeaderMap,
     /// The response's own names, in the map's iteration order (its key in the table).
     names: Box<[HeaderName]>,
+    /// Bit `i`: the `i`th own value is held in the map.
+    held: u64,
     /// Positions in the map's iteration order.
     age_at: Option<usize>,
     status_at: Option<usize>,
@@ -54,17 +78,24 @@ pub(crate) struct Shape {
     interned: bool,
 }
 
-/// The key of a shape in the table: its names and whether it has a status slot.
-type Key = (Box<[HeaderName]>, bool);
+/// The key of a shape in the table: its names, the values it holds (empty when
+/// none), and whether it has a status slot.
+type Key = (Box<[HeaderName]>, Box<[Held]>, bool);
+
+fn holds_values(key: &Key) -> bool {
+    !key.1.is_empty()
+}
 
 struct Table {
     shapes: HashMap<Key, Weak<Shape>>,
+    /// Keys that hold values ([`MAX_VALUED_SHAPES`] at most).
+    valued: usize,
     /// Dead references are swept out when the table reaches this length: twice
     /// what the last sweep left (at least 64), so a sweep's cost spreads to a
     /// constant per shape made.
     sweep_at: usize,
-    /// Shapes made since the last sweep: a full table is swept again after
-    /// [`SWEEP_WHEN_FULL`] of them, so dead shapes do not keep it full.
+    /// Shapes asked for since the last sweep: a full table is swept again
+    /// after [`SWEEP_WHEN_FULL`] of them, so dead shapes do not keep it full.
     made: usize,
 }
 
@@ -72,9 +103,15 @@ impl Table {
     fn new() -> Self {
         Self {
             shapes: HashMap::new(),
+            valued: 0,
             sweep_at: 64,
             made: 0,
         }
+    }
+
+    /// Whether `key` holds values and their share of the table is taken.
+    fn no_room_for(&self, key: &Key) -> bool {
+        holds_values(key) && self.valued >= MAX_VALUED_SHAPES
     }
 }
 
@@ -83,18 +120,33 @@ static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(|| RwLock::new(Table::new(
 
 impl Shape {
     /// The shape of these names (grouped as a `HeaderMap` iterates them, `Age`
-    /// left out), shared when one is live.
-    pub(crate) fn of(names: Vec<HeaderName>, status_slot: bool) -> Arc<Self> {
-        Self::of_in(&TABLE, names, status_slot)
+    /// left out) holding the `held` values (by position; `None` for each
+    /// entry's own), shared when one is live.
+    pub(crate) fn of(names: Vec<HeaderName>, held: Vec<Held>, status_slot: bool) -> Arc<Self> {
+        Self::of_in(&TABLE, names, held, status_slot)
     }
 
     /// [`Shape::of`] in a given table (tests fill their own).
-    fn of_in(table: &RwLock<Table>, names: Vec<HeaderName>, status_slot: bool) -> Arc<Self> {
-        let key: Key = (names.into_boxed_slice(), status_slot);
+    fn of_in(
+        table: &RwLock<Table>,
+        names: Vec<HeaderName>,
+        mut held: Vec<Held>,
+        status_slot: bool,
+    ) -> Arc<Self> {
+        // One key per layout: no values held is an empty list.
+        held.truncate(names.len().min(MAX_HELD));
+        if held.iter().all(Option::is_none) {
+            held.clear();
+        }
+        let mut key: Key = (
+            names.into_boxed_slice(),
+            held.into_boxed_slice(),
+            status_slot,
+        );
         let shareable = key.0.len() <= MAX_SHARED_NAMES
             && key.0.iter().map(|n| n.as_str().len()).sum::<usize>() <= MAX_SHARED_NAME_BYTES;
         if !shareable {
-            return Arc::new(Self::lay_out(key.0, status_slot, false));
+            return Arc::new(Self::lay_out(key, false));
         }
         let found = table
             .read()
@@ -111,28 +163,49 @@ impl Shape {
             return shape;
         }
         let len = table.shapes.len();
-        if len >= table.sweep_at || (len >= MAX_SHAPES && table.made >= SWEEP_WHEN_FULL) {
+        let full = len >= MAX_SHAPES || table.no_room_for(&key);
+        if len >= table.sweep_at || (full && table.made >= SWEEP_WHEN_FULL) {
             table.shapes.retain(|_, shape| shape.strong_count() > 0);
+            table.valued = table.shapes.keys().filter(|key| holds_values(key)).count();
             table.sweep_at = (2 * table.shapes.len()).max(64);
             table.made = 0;
         }
         table.made += 1;
+        if table.no_room_for(&key) && !table.shapes.contains_key(&key) {
+            // No room for more values: the names alone, each entry's values.
+            key.1 = Box::new([]);
+            if let Some(shape) = table.shapes.get(&key).and_then(Weak::upgrade) {
+                return shape;
+            }
+        }
         // A dead entry under the same key is replaced whatever the count.
-        let interned = table.shapes.len() < MAX_SHAPES || table.shapes.contains_key(&key);
-        let shape = Arc::new(Self::lay_out(key.0.clone(), status_slot, interned));
+        let replaces = table.shapes.contains_key(&key);
+        let interned = table.shapes.len() < MAX_SHAPES || replaces;
+        let shape = Arc::new(Self::lay_out(key.clone(), interned));
         if interned {
+            if holds_values(&key) && !replaces {
+                table.valued += 1;
+            }
             table.shapes.insert(key, Arc::downgrade(&shape));
         }
         shape
     }
 
-    fn lay_out(names: Box<[HeaderName]>, status_slot: bool, interned: bool) -> Self {
+    fn lay_out((names, held, status_slot): Key, interned: bool) -> Self {
         // `names` counts values, not fields: a guess of the size only.
         let mut map = HeaderMap::try_with_capacity(names.len() + 2).unwrap_or_default();
-        for name in &names {
+        let mut bits = 0;
+        for (i, name) in names.iter().enumerate() {
+            let value =
+                held.get(i).copied().flatten().and_then(|bytes| {
+                    HeaderValue::from_maybe_shared(Bytes::from_static(bytes)).ok()
+                });
+            if value.is_some() {
+                bits |= 1 << i;
+            }
             // The names came out of a `HeaderMap`, grouped by name, so they fit
             // in one: grouped, each value after the first adds no field.
-            let _ = map.try_append(name.clone(), PLACEHOLDER);
+            let _ = map.try_append(name.clone(), value.unwrap_or(PLACEHOLDER));
         }
         let _ = map.try_append(AGE, PLACEHOLDER);
         let status_slot = status_slot && map.try_append(CACHE_STATUS, PLACEHOLDER).is_ok();
@@ -144,6 +217,7 @@ impl Shape {
         Self {
             map,
             names,
+            held: bits,
             age_at,
             status_at,
             interned,
@@ -155,9 +229,15 @@ impl Shape {
         &self.names
     }
 
-    /// The map of placeholders a hit fills.
+    /// The map of placeholders (and held values) a hit fills.
     pub(crate) fn map(&self) -> &HeaderMap {
         &self.map
+    }
+
+    /// Whether the `i`th own value is in the map already (a hit leaves it).
+    #[inline]
+    pub(crate) fn holds(&self, i: usize) -> bool {
+        i < MAX_HELD && self.held >> i & 1 == 1
     }
 
     pub(crate) fn age_at(&self) -> Option<usize> {
@@ -190,25 +270,25 @@ mod tests {
 
     #[test]
     fn the_same_names_share_one_shape() {
-        let a = Shape::of(vec![CONTENT_TYPE, CACHE_CONTROL], true);
-        let b = Shape::of(vec![CONTENT_TYPE, CACHE_CONTROL], true);
+        let a = Shape::of(vec![CONTENT_TYPE, CACHE_CONTROL], vec![], true);
+        let b = Shape::of(vec![CONTENT_TYPE, CACHE_CONTROL], vec![], true);
         assert!(Arc::ptr_eq(&a, &b));
-        let other_order = Shape::of(vec![CACHE_CONTROL, CONTENT_TYPE], true);
+        let other_order = Shape::of(vec![CACHE_CONTROL, CONTENT_TYPE], vec![], true);
         assert!(!Arc::ptr_eq(&a, &other_order));
-        let no_slot = Shape::of(vec![CONTENT_TYPE, CACHE_CONTROL], false);
+        let no_slot = Shape::of(vec![CONTENT_TYPE, CACHE_CONTROL], vec![], false);
         assert!(!Arc::ptr_eq(&a, &no_slot));
         assert!(a.is_interned());
     }
 
     #[test]
     fn slots_follow_the_responses_own_names() {
-        let shape = Shape::of(vec![CONTENT_TYPE, CACHE_STATUS, CACHE_STATUS], true);
+        let shape = Shape::of(vec![CONTENT_TYPE, CACHE_STATUS, CACHE_STATUS], vec![], true);
         let order: Vec<&HeaderName> = shape.map().keys().collect();
         assert_eq!(order, [&CONTENT_TYPE, &CACHE_STATUS, &AGE]);
         // Iteration: content-type, status, status, slot, age.
         assert_eq!(shape.status_at(), Some(3));
         assert_eq!(shape.age_at(), Some(4));
-        let plain = Shape::of(vec![CONTENT_TYPE], false);
+        let plain = Shape::of(vec![CONTENT_TYPE], vec![], false);
         assert_eq!((plain.age_at(), plain.status_at()), (Some(1), None));
     }
 
@@ -217,9 +297,9 @@ mod tests {
         let names: Vec<HeaderName> = (0..=MAX_SHARED_NAMES)
             .map(|i| HeaderName::try_from(format!("x-shape-test-many-{i}")).unwrap())
             .collect();
-        assert!(!Shape::of(names, false).is_interned());
+        assert!(!Shape::of(names, vec![], false).is_interned());
         let long = HeaderName::try_from("x".repeat(MAX_SHARED_NAME_BYTES + 1)).unwrap();
-        assert!(!Shape::of(vec![long], false).is_interned());
+        assert!(!Shape::of(vec![long], vec![], false).is_interned());
     }
 
     #[test]
@@ -227,7 +307,7 @@ mod tests {
         // A table of its own: filling the process-wide one would keep the
         // tests running beside this one from sharing shapes.
         let table = RwLock::new(Table::new());
-        let of = |names, status_slot| Shape::of_in(&table, names, status_slot);
+        let of = |names, status_slot| Shape::of_in(&table, names, vec![], status_slot);
         let unique = |tag: &str, i: usize| {
             vec![HeaderName::try_from(format!("x-shape-test-{tag}-{i}")).unwrap()]
         };
@@ -251,13 +331,70 @@ mod tests {
     #[test]
     fn a_dropped_shape_is_made_again() {
         let name = HeaderName::from_static("x-shape-test-dropped");
-        let first = Shape::of(vec![name.clone()], false);
+        let first = Shape::of(vec![name.clone()], vec![], false);
         let weak = Arc::downgrade(&first);
         drop(first);
         assert!(weak.upgrade().is_none());
         // Made again, and shared again under the same names.
-        let again = Shape::of(vec![name.clone()], false);
+        let again = Shape::of(vec![name.clone()], vec![], false);
         assert!(again.is_interned());
-        assert!(Arc::ptr_eq(&again, &Shape::of(vec![name], false)));
+        assert!(Arc::ptr_eq(&again, &Shape::of(vec![name], vec![], false)));
+    }
+
+    fn held(value: &'static str) -> Held {
+        Some(value.as_bytes())
+    }
+
+    #[test]
+    fn held_values_sit_in_the_map_and_key_the_shape() {
+        let names = || vec![CONTENT_TYPE, CACHE_CONTROL];
+        let shape = Shape::of(names(), vec![held("text/html"), None], true);
+        assert!(shape.holds(0) && !shape.holds(1));
+        assert_eq!(shape.map()[CONTENT_TYPE], "text/html");
+        assert_eq!(shape.map()[CACHE_CONTROL], PLACEHOLDER);
+        let same = Shape::of(names(), vec![held("text/html"), None], true);
+        assert!(Arc::ptr_eq(&shape, &same));
+        let other = Shape::of(names(), vec![held("text/plain"), None], true);
+        assert!(!Arc::ptr_eq(&shape, &other));
+        // Holding nothing is one layout however it is said.
+        let plain = Shape::of(names(), vec![], true);
+        assert!(!plain.holds(0) && !plain.holds(1));
+        assert!(Arc::ptr_eq(
+            &plain,
+            &Shape::of(names(), vec![None, None], true)
+        ));
+    }
+
+    #[test]
+    fn past_its_share_of_the_table_a_shape_holds_names_alone() {
+        let table = RwLock::new(Table::new());
+        let names = || vec![CONTENT_TYPE];
+        let values: Vec<&'static str> = (0..=MAX_VALUED_SHAPES)
+            .map(|i| &*Box::leak(format!("text/x-{i}").into_boxed_str()))
+            .collect();
+        let live: Vec<Arc<Shape>> = values[..MAX_VALUED_SHAPES]
+            .iter()
+            .map(|v| Shape::of_in(&table, names(), vec![held(v)], false))
+            .collect();
+        assert!(live.iter().all(|s| s.holds(0) && s.is_interned()));
+        let over = Shape::of_in(
+            &table,
+            names(),
+            vec![held(values[MAX_VALUED_SHAPES])],
+            false,
+        );
+        assert!(!over.holds(0));
+        assert!(over.is_interned(), "names alone are still shared");
+        let again = Shape::of_in(&table, names(), vec![held("text/y")], false);
+        assert!(Arc::ptr_eq(&over, &again));
+        // Dead shapes with values make room again once swept.
+        drop(live);
+        let shared = (0..=SWEEP_WHEN_FULL + 64)
+            .map(|i| {
+                let value = Box::leak(format!("text/z-{i}").into_boxed_str());
+                Shape::of_in(&table, names(), vec![held(value)], false)
+            })
+            .find(|shape| shape.holds(0));
+        assert!(shared.is_some(), "a sweep made room for values");
     }
 }

@@ -17,10 +17,15 @@
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::header::{AGE, CACHE_STATUS};
+use http::header::{
+    ACCEPT_RANGES, ACCESS_CONTROL_ALLOW_ORIGIN, AGE, CACHE_CONTROL, CACHE_STATUS, CONTENT_ENCODING,
+    CONTENT_LANGUAGE, CONTENT_TYPE, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, VARY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use super::shape::Shape;
+use super::interned::common;
+use super::shape::{Held, MAX_HELD, Shape};
 
 /// The header fields of a stored response, read in place: the shared layout
 /// of its names (with an `Age` slot and, when the storing layer adds
@@ -49,6 +54,27 @@ const MAX_VALUE_LEN: usize = SENSITIVE as usize;
 /// `AgeRule` accounts for it; a hit writes the slot).
 fn kept(fields: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
     fields.iter().filter(|(name, _)| **name != AGE)
+}
+
+/// Fields whose value a route sends the same in every response, so that a
+/// shape may hold it ([`common`]). Not `Expires`, `ETag`, `Last-Modified`,
+/// `Content-Length` and the like: values that differ per response would only
+/// fill the tables.
+fn is_repeated(name: &HeaderName) -> bool {
+    [
+        CONTENT_TYPE,
+        CACHE_CONTROL,
+        VARY,
+        CONTENT_ENCODING,
+        CONTENT_LANGUAGE,
+        ACCEPT_RANGES,
+        X_CONTENT_TYPE_OPTIONS,
+        X_FRAME_OPTIONS,
+        REFERRER_POLICY,
+        STRICT_TRANSPORT_SECURITY,
+        ACCESS_CONTROL_ALLOW_ORIGIN,
+    ]
+    .contains(name)
 }
 
 /// How many bytes [`write`] adds for `fields`.
@@ -80,6 +106,15 @@ pub(crate) fn write(
         return None;
     }
     let names = kept(fields).map(|(name, _)| name.clone()).collect();
+    let held: Vec<Held> = kept(fields)
+        .take(MAX_HELD)
+        .map(|(name, value)| {
+            let repeated = is_repeated(name) && !value.is_sensitive();
+            repeated.then(|| common(value.as_bytes())).flatten()
+        })
+        .collect();
+    // Every value is written, held or not: the buffer is what byte backends
+    // carry, and a shape that holds nothing serves it whole.
     for (_, value) in kept(fields) {
         // Below `MAX_VALUE_LEN`: the top bit is free.
         let len = u32::try_from(value.len()).unwrap_or(0);
@@ -92,7 +127,7 @@ pub(crate) fn write(
     for (_, value) in kept(fields) {
         out.put_slice(value.as_bytes());
     }
-    Some(Shape::of(names, status_slot))
+    Some(Shape::of(names, held, status_slot))
 }
 
 /// How long a values' section of `count` values at the start of `section`
@@ -118,24 +153,35 @@ impl<'a> StoredHeaders<'a> {
         Self { shape, buf, at }
     }
 
-    /// The own values, in order: slices of the buffer, so no value is copied.
+    /// Where each own value lies in the buffer, in order, with its length
+    /// word (for [`StoredHeaders::value`]).
     #[inline]
-    fn values(self) -> impl Iterator<Item = HeaderValue> + 'a {
+    fn spans(self) -> impl Iterator<Item = (usize, u32)> + 'a {
         // `write` wrote a length word per name, then exactly those lengths.
-        let buf = self.buf;
-        let lengths = &buf[self.at..self.at + 4 * self.len()];
+        let lengths = &self.buf[self.at..self.at + 4 * self.len()];
         let mut start = self.at + lengths.len();
         lengths.chunks_exact(4).map(move |word| {
             let word = u32::from_be_bytes(word.try_into().unwrap_or_default());
-            let end = start + (word & !SENSITIVE) as usize;
-            let slice = buf.slice(start..end);
-            start = end;
-            // SAFETY: `write` or `checked_len` found these to be bytes a
-            // `HeaderValue` may hold.
-            let mut value = unsafe { HeaderValue::from_maybe_shared_unchecked(slice) };
-            value.set_sensitive(word & SENSITIVE != 0);
-            value
+            let at = start;
+            start += (word & !SENSITIVE) as usize;
+            (at, word)
         })
+    }
+
+    /// The value at a span: a slice of the buffer, so no value is copied.
+    #[inline]
+    fn value(self, (start, word): (usize, u32)) -> HeaderValue {
+        let slice = self.buf.slice(start..start + (word & !SENSITIVE) as usize);
+        // SAFETY: `write` or `checked_len` found these to be bytes a
+        // `HeaderValue` may hold.
+        let mut value = unsafe { HeaderValue::from_maybe_shared_unchecked(slice) };
+        value.set_sensitive(word & SENSITIVE != 0);
+        value
+    }
+
+    /// The own values, in order.
+    fn values(self) -> impl Iterator<Item = HeaderValue> + 'a {
+        self.spans().map(move |span| self.value(span))
     }
 
     /// Whether the layout has a `Cache-Status` slot (for the envelope).
@@ -165,9 +211,9 @@ impl<'a> StoredHeaders<'a> {
         fields
     }
 
-    /// The fields to send: a copy of the shape's map with every value, `Age`
-    /// and `Cache-Status` written in (the status slot removed when this layer
-    /// sends no `Cache-Status`).
+    /// The fields to send: a copy of the shape's map with every value it does
+    /// not hold, `Age` and `Cache-Status` written in (the status slot removed
+    /// when this layer sends no `Cache-Status`).
     pub(crate) fn to_response(
         self,
         age: HeaderValue,
@@ -182,7 +228,7 @@ impl<'a> StoredHeaders<'a> {
             return headers;
         }
         let mut headers = shape.map().clone();
-        let mut values = self.values();
+        let mut spans = self.spans().enumerate();
         let mut age = Some(age);
         let mut cache_status = cache_status;
         for (at, slot) in headers.values_mut().enumerate() {
@@ -194,8 +240,10 @@ impl<'a> StoredHeaders<'a> {
                 if let Some(status) = cache_status.take() {
                     *slot = status;
                 }
-            } else if let Some(value) = values.next() {
-                *slot = value;
+            } else if let Some((i, span)) = spans.next()
+                && !shape.holds(i)
+            {
+                *slot = self.value(span);
             }
         }
         // Slots a shape could not hold (a map at its size limit).
@@ -218,7 +266,7 @@ impl PartialEq for StoredHeaders<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::header::{CONTENT_TYPE, ETAG};
+    use http::header::ETAG;
 
     /// Fields laid out as an entry's content does, after some key material.
     struct Laid {
@@ -323,6 +371,59 @@ mod tests {
                 ("age", "3"),
             ]
         );
+    }
+
+    #[test]
+    fn repeated_values_come_from_the_shape_and_the_rest_from_the_entry() {
+        let mut fields = HeaderMap::new();
+        fields.insert(CONTENT_TYPE, HeaderValue::from_static("text/x-held-test"));
+        let mut private = HeaderValue::from_static("no-store-held-test");
+        private.set_sensitive(true);
+        fields.insert(CACHE_CONTROL, private);
+        fields.insert(ETAG, HeaderValue::from_static("\"e\""));
+        let (a, b) = (lay(fields.clone(), true), lay(fields, true));
+        assert!(Arc::ptr_eq(&a.shape, &b.shape));
+        let serve = |laid: &Laid| {
+            let status = HeaderValue::from_static("tower-response-cache; hit");
+            laid.headers()
+                .to_response(HeaderValue::from_static("1"), Some(status))
+        };
+        let (out_a, out_b) = (serve(&a), serve(&b));
+        let at = |out: &HeaderMap, name| out[name].as_bytes().as_ptr();
+        // Held: the same static bytes for both entries, in neither's buffer.
+        assert_eq!(at(&out_a, CONTENT_TYPE), at(&out_b, CONTENT_TYPE));
+        assert!(!a.buf.as_ptr_range().contains(&at(&out_a, CONTENT_TYPE)));
+        // A per-response value, and a sensitive one: each entry's own bytes.
+        for name in [ETAG, CACHE_CONTROL] {
+            assert!(a.buf.as_ptr_range().contains(&at(&out_a, name.clone())));
+        }
+        assert!(out_a[CACHE_CONTROL].is_sensitive());
+        // The entry keeps every value, held or not.
+        assert_eq!(a.headers().fields()[CONTENT_TYPE], "text/x-held-test");
+    }
+
+    #[test]
+    fn a_shape_that_holds_values_serves_what_one_without_does() {
+        let mut fields = upstream();
+        fields.append(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        fields.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=60"));
+        fields.insert(ETAG, HeaderValue::from_static("\"v1\""));
+        let laid = lay(fields, true);
+        let names: Vec<HeaderName> = laid.shape.names().to_vec();
+        let bare = Shape::of(names, Vec::new(), true);
+        assert!(laid.shape.holds(0) && !bare.holds(0));
+        let with = |shape: &Shape| {
+            StoredHeaders::new(shape, &laid.buf, MATERIAL.len()).to_response(
+                HeaderValue::from_static("2"),
+                Some(HeaderValue::from_static("tower-response-cache; hit")),
+            )
+        };
+        let served = |map: HeaderMap| -> Vec<(String, Vec<u8>)> {
+            map.iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect()
+        };
+        assert_eq!(served(with(&laid.shape)), served(with(&bare)));
     }
 
     #[test]

@@ -814,7 +814,9 @@ fn main() {
     compare(&mut c, &rt);
     c.final_summary();
     summary(since);
-    if !std::env::args().any(|a| a == "--list") {
+    // Not when listing, nor when profiling one case (`--profile-time`, for
+    // callgrind or perf): the profile would mix in both services' batches.
+    if !std::env::args().any(|a| a == "--list" || a == "--profile-time") {
         interleaved(&rt);
     }
 }
