@@ -46,7 +46,7 @@ const MAX_SHARED_NAME_BYTES: usize = 1024;
 /// page) falls back to sharing names, never to a shape per entry.
 const MAX_VALUED_SHAPES: usize = MAX_SHAPES / 2;
 
-/// Own values a shape may hold, by position (the bits of [`Shape::held`]).
+/// Own values a shape may hold, by position (the bits behind [`Shape::holds`]).
 pub(crate) const MAX_HELD: usize = 64;
 
 /// While the table (or its share for shapes with values) is full, shapes
