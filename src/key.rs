@@ -427,6 +427,38 @@ mod tests {
     }
 
     #[test]
+    fn every_length_of_path_and_query_keeps_the_layout_and_lowers_only_the_host() {
+        fn varint(out: &mut Vec<u8>, mut n: usize) {
+            while n >= 0x80 {
+                out.push(u8::try_from(n & 0x7f).unwrap() | 0x80);
+                n >>= 7;
+            }
+            out.push(u8::try_from(n).unwrap());
+        }
+        // Around the one-byte lengths' end and the in-place size.
+        for len in [0, 1, 60, 126, 127, 128, 129, 150, 175, 176, 300, 20_000] {
+            let path = format!("/{}", "P".repeat(len));
+            let query = "Q".repeat(len);
+            for (uri, query) in [(path.clone(), ""), (format!("{path}?{query}"), &query[..])] {
+                let got = PrimaryKey::new("pre", 300, &parts(&uri, Some("Ex.COM")), None);
+                let mut expected = vec![3];
+                expected.extend_from_slice(b"pre");
+                varint(&mut expected, 300);
+                expected.push(4);
+                expected.extend_from_slice(b"http");
+                expected.push(6);
+                expected.extend_from_slice(b"ex.com");
+                for part in [&path[..], query] {
+                    varint(&mut expected, part.len());
+                    expected.extend_from_slice(part.as_bytes());
+                }
+                assert_eq!(&got.material[..], &expected[..], "{len}");
+                assert_eq!(got.hash, xxh3_128(&expected));
+            }
+        }
+    }
+
+    #[test]
     fn prefix_version_and_hook_components_are_delimited() {
         let p = parts("/p", Some("h"));
         assert_ne!(

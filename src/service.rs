@@ -89,34 +89,33 @@ where
         if config.bypass.as_ref().is_some_and(|bypass| bypass(&parts)) {
             return self.forward_other(Request::from_parts(parts, body), Fwd::Bypass);
         }
-        let key = PrimaryKey::new(
-            &config.key_prefix,
-            config.version,
-            &parts,
-            config.key_hook.as_ref(),
-        );
-        let directives = match config.mode {
-            Mode::App => RequestDirectives::default(),
-            Mode::Shared => RequestDirectives::parse(&parts.headers),
-        };
         // One span per request; `outcome` is `hit`, `collapsed`, a stale kind, or
-        // the `fwd` reason of a forward.
-        let span = if tracing::level_enabled!(tracing::Level::DEBUG) {
+        // the `fwd` reason of a forward. None when no subscriber wants it: a
+        // disabled span is not worth building, nor dropping, on a hit.
+        let span = tracing::level_enabled!(tracing::Level::DEBUG).then(|| {
             tracing::debug_span!(
                 "cache",
                 method = %parts.method,
                 uri = %parts.uri,
                 outcome = tracing::field::Empty,
             )
-        } else {
-            // No subscriber wants it: skip building a disabled span.
-            tracing::Span::none()
-        };
+        });
+        // Every field made in place: the key material and the request's
+        // parts are a few hundred bytes, and each move of them was a copy
+        // on every hit.
         let request = CacheableRequest {
+            key: PrimaryKey::new(
+                &config.key_prefix,
+                config.version,
+                &parts,
+                config.key_hook.as_ref(),
+            ),
+            directives: match config.mode {
+                Mode::App => RequestDirectives::default(),
+                Mode::Shared => RequestDirectives::parse(&parts.headers),
+            },
             authorized: is_authorized(&parts.headers),
             method,
-            key,
-            directives,
             parts,
         };
         // An in-process store answers at once: a hit never builds a state machine.
@@ -124,7 +123,7 @@ where
             let now_ms = shared.clock.now_millis();
             return match shared.settle(lookup, &request, now_ms) {
                 Settled::Serve(entry, served) => {
-                    if !span.is_disabled() {
+                    if let Some(span) = &span {
                         span.record("outcome", served.token());
                     }
                     let res = shared.answer(&entry, &request, now_ms, served);
@@ -135,7 +134,9 @@ where
                     ResponseFuture::ready(res)
                 }
                 Settled::Refuse => {
-                    span.record("outcome", "only-if-cached");
+                    if let Some(span) = &span {
+                        span.record("outcome", "only-if-cached");
+                    }
                     ResponseFuture::ready(shared.gateway_timeout())
                 }
                 Settled::Forward(forward) => {
@@ -149,7 +150,7 @@ where
                             from_unix_millis(now_ms),
                             body,
                         )
-                        .instrument(span),
+                        .instrument(span.unwrap_or_else(tracing::Span::none)),
                     ))
                 }
             };
@@ -178,7 +179,7 @@ where
                     }
                 }
             }
-            .instrument(span),
+            .instrument(span.unwrap_or_else(tracing::Span::none)),
         ))
     }
 }

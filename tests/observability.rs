@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{Calls, clock, get, send, set, view};
 use tower::Layer;
-use tower_response_cache::CacheLayer;
+use tower_response_cache::{CacheLayer, Mode};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -109,8 +109,19 @@ async fn every_request_has_a_span_with_its_outcome() {
     send(&svc, get("/page")).await;
     send(&svc, get("/private")).await;
     send(&svc, get("/page").method("POST")).await;
+    // Refused in place: a shared cache with nothing stored for the URL.
+    let shared = CacheLayer::builder()
+        .mode(Mode::Shared)
+        .clock(clock.clone())
+        .build()
+        .layer(view(&calls, |_, _| {}));
+    send(
+        &shared,
+        get("/page").header("cache-control", "only-if-cached"),
+    )
+    .await;
     assert_eq!(
         *outcomes.0.lock().unwrap(),
-        ["uri-miss", "hit", "uri-miss", "method"]
+        ["uri-miss", "hit", "uri-miss", "method", "only-if-cached"]
     );
 }
