@@ -100,57 +100,63 @@ where
                 outcome = tracing::field::Empty,
             )
         });
-        // Every field made in place: the key material and the request's
-        // parts are a few hundred bytes, and each move of them was a copy
-        // on every hit.
-        let request = CacheableRequest {
-            key: PrimaryKey::new(
-                &config.key_prefix,
-                config.version,
-                &parts,
-                config.key_hook.as_ref(),
-            ),
-            directives: match config.mode {
-                Mode::App => RequestDirectives::default(),
-                Mode::Shared => RequestDirectives::parse(&parts.headers),
-            },
-            authorized: is_authorized(&parts.headers),
+        let key = PrimaryKey::new(
+            &config.key_prefix,
+            config.version,
+            &parts,
+            config.key_hook.as_ref(),
+        );
+        let directives = match config.mode {
+            Mode::App => RequestDirectives::default(),
+            Mode::Shared => RequestDirectives::parse(&parts.headers),
+        };
+        let authorized = is_authorized(&parts.headers);
+        // An in-process store answers at once: a hit never builds a state
+        // machine, nor moves the key and the request's parts (a few hundred
+        // bytes) into a `CacheableRequest`, which only what follows needs.
+        let facts = RequestFacts {
             method,
+            authorized,
+            headers: &parts.headers,
+        };
+        let in_place = shared.store.lookup_now(&key, &facts).map(|lookup| {
+            let now_ms = shared.clock.now_millis();
+            (shared.settle(lookup, &directives, now_ms), now_ms)
+        });
+        if let Some((Settled::Serve(entry, Served::Hit), now_ms)) = &in_place {
+            if let Some(span) = &span {
+                span.record("outcome", Served::Hit.token());
+            }
+            let res = shared.answer(entry, &key, &parts.headers, method, *now_ms, Served::Hit);
+            return ResponseFuture::ready(res);
+        }
+        let request = CacheableRequest {
+            key,
+            method,
+            authorized,
+            directives,
             parts,
         };
-        // An in-process store answers at once: a hit never builds a state machine.
-        if let Some(lookup) = shared.store.lookup_now(&request.key, &request.facts()) {
-            let now_ms = shared.clock.now_millis();
-            return match shared.settle(lookup, &request, now_ms) {
+        let span = span.unwrap_or_else(tracing::Span::none);
+        if let Some((settled, now_ms)) = in_place {
+            let now = from_unix_millis(now_ms);
+            return match settled {
                 Settled::Serve(entry, served) => {
-                    if let Some(span) = &span {
-                        span.record("outcome", served.token());
-                    }
-                    let res = shared.answer(&entry, &request, now_ms, served);
+                    span.record("outcome", served.token());
+                    let res = request.answer(shared, &entry, now_ms, served);
                     if served == Served::WhileRevalidating {
-                        let now = from_unix_millis(now_ms);
                         refresh_in_background(shared, &self.inner, request, entry, now, body);
                     }
                     ResponseFuture::ready(res)
                 }
                 Settled::Refuse => {
-                    if let Some(span) = &span {
-                        span.record("outcome", "only-if-cached");
-                    }
+                    span.record("outcome", "only-if-cached");
                     ResponseFuture::ready(shared.gateway_timeout())
                 }
                 Settled::Forward(forward) => {
                     let (shared, inner) = (shared.clone(), self.inner.clone());
                     ResponseFuture::boxed(Box::pin(
-                        miss(
-                            shared,
-                            inner,
-                            request,
-                            forward,
-                            from_unix_millis(now_ms),
-                            body,
-                        )
-                        .instrument(span.unwrap_or_else(tracing::Span::none)),
+                        miss(shared, inner, request, forward, now, body).instrument(span),
                     ))
                 }
             };
@@ -161,10 +167,10 @@ where
                 let lookup = shared.store.lookup(&request.key, &request.facts()).await;
                 let now_ms = shared.clock.now_millis();
                 let now = from_unix_millis(now_ms);
-                match shared.settle(lookup, &request, now_ms) {
+                match shared.settle(lookup, &request.directives, now_ms) {
                     Settled::Serve(entry, served) => {
                         tracing::Span::current().record("outcome", served.token());
-                        let res = shared.answer(&entry, &request, now_ms, served);
+                        let res = request.answer(&shared, &entry, now_ms, served);
                         if served == Served::WhileRevalidating {
                             refresh_in_background(&shared, &inner, request, entry, now, body);
                         }
@@ -179,7 +185,7 @@ where
                     }
                 }
             }
-            .instrument(span.unwrap_or_else(tracing::Span::none)),
+            .instrument(span),
         ))
     }
 }
@@ -235,6 +241,24 @@ pub(crate) struct CacheableRequest {
 }
 
 impl CacheableRequest {
+    /// [`Shared::answer`] for this request.
+    fn answer<B>(
+        &self,
+        shared: &Shared,
+        entry: &Entry,
+        now_ms: u64,
+        served: Served,
+    ) -> Response<ResponseBody<B>> {
+        shared.answer(
+            entry,
+            &self.key,
+            &self.parts.headers,
+            self.method,
+            now_ms,
+            served,
+        )
+    }
+
     fn facts(&self) -> RequestFacts<'_> {
         RequestFacts {
             method: self.method,
@@ -354,10 +378,10 @@ where
                     let lookup = shared.store.lookup(&request.key, &request.facts()).await;
                     let now_ms = shared.clock.now_millis();
                     if let Settled::Serve(entry, Served::Hit) =
-                        shared.settle(lookup, &request, now_ms)
+                        shared.settle(lookup, &request.directives, now_ms)
                     {
                         tracing::Span::current().record("outcome", "collapsed");
-                        return Ok(shared.answer(&entry, &request, now_ms, Served::Collapsed));
+                        return Ok(request.answer(&shared, &entry, now_ms, Served::Collapsed));
                     }
                 }
             }
@@ -469,7 +493,7 @@ fn refresh_in_background<S, ReqBody, ResBody>(
 
 impl Shared {
     /// A usable stored response, or why the request must go to the inner service.
-    fn settle(&self, lookup: Lookup, request: &CacheableRequest, now_ms: u64) -> Settled {
+    fn settle(&self, lookup: Lookup, directives: &RequestDirectives, now_ms: u64) -> Settled {
         let forward = match lookup {
             // Past its keep time: stale, and of no further use (no stale
             // serving, no revalidation, not even under `max-stale`), whether
@@ -483,7 +507,7 @@ impl Shared {
                 let judgement = match self.config.mode {
                     Mode::App if entry.fresh_until > now_ms => Judgement::Fresh,
                     Mode::App => shared::stale_judgement(&entry, now_ms),
-                    Mode::Shared => shared::judge(&entry, &request.directives, now_ms),
+                    Mode::Shared => shared::judge(&entry, directives, now_ms),
                 };
                 match judgement {
                     Judgement::Fresh | Judgement::StaleAccepted => {
@@ -511,7 +535,7 @@ impl Shared {
                 stale: None,
             },
         };
-        if request.directives.only_if_cached {
+        if directives.only_if_cached {
             return Settled::Refuse;
         }
         Settled::Forward(forward)
@@ -521,7 +545,9 @@ impl Shared {
     fn answer<B>(
         &self,
         entry: &Entry,
-        request: &CacheableRequest,
+        key: &PrimaryKey,
+        request_headers: &HeaderMap,
+        method: StoredMethod,
         now_ms: u64,
         served: Served,
     ) -> Response<ResponseBody<B>> {
@@ -529,14 +555,7 @@ impl Shared {
             Served::WhileRevalidating | Served::IfError(_) => self.counters.stale(),
             Served::Hit | Served::Collapsed => self.counters.hit(),
         }
-        self.hit(
-            entry,
-            &request.key,
-            &request.parts.headers,
-            request.method,
-            now_ms,
-            served,
-        )
+        self.hit(entry, key, request_headers, method, now_ms, served)
     }
 
     /// Stale-if-error: the stored response, when the inner service failed and
