@@ -435,14 +435,15 @@ mod tests {
             }
             out.push(u8::try_from(n).unwrap());
         }
-        // Around the one-byte lengths' end and the in-place size.
+        // Around the one-byte lengths' end, past the in-place size, and far past
+        // it; only the host is lowered (the prefix keeps its case).
         for len in [0, 1, 60, 126, 127, 128, 129, 150, 175, 176, 300, 20_000] {
             let path = format!("/{}", "P".repeat(len));
             let query = "Q".repeat(len);
             for (uri, query) in [(path.clone(), ""), (format!("{path}?{query}"), &query[..])] {
-                let got = PrimaryKey::new("pre", 300, &parts(&uri, Some("Ex.COM")), None);
+                let got = PrimaryKey::new("PRE", 300, &parts(&uri, Some("Ex.COM")), None);
                 let mut expected = vec![3];
-                expected.extend_from_slice(b"pre");
+                expected.extend_from_slice(b"PRE");
                 varint(&mut expected, 300);
                 expected.push(4);
                 expected.extend_from_slice(b"http");

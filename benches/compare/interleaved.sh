@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The in-process hit against the bare service, measured interleaved in several
-# processes: `bash benches/compare/interleaved.sh [PROCESSES]` (default 11, odd
-# so that the median is one of them).
+# processes: `bash benches/compare/interleaved.sh [PROCESSES]` (default 11; an
+# even count takes the mean of the two middle medians).
 #
 # One process's interleaved median is steady within the process (quartiles a
 # few hundredths apart) but moves from one process to the next with where its
@@ -22,17 +22,31 @@ cpu=${COMPARE_CPU:-1}
   exit 1
 }
 
-bin=$(cargo bench --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
+lines=$(mktemp)
+out=$(mktemp)
+trap 'rm -f "$lines" "$out"' EXIT
+if ! cargo bench --no-run >"$out" 2>&1; then
+  cat "$out" >&2
+  echo "interleaved.sh: the bench did not build" >&2
+  exit 1
+fi
+bin=$(sed -n 's/.*Executable .*(\(.*\))$/\1/p' "$out" | tail -n 1)
 [ -x "$bin" ] || {
-  echo "interleaved.sh: no bench binary found" >&2
+  echo "interleaved.sh: no bench binary in cargo's output" >&2
   exit 1
 }
 
-lines=$(mktemp)
-trap 'rm -f "$lines"' EXIT
 for _ in $(seq "$processes"); do
   # The filter matches no criterion case: only the interleaved rounds run.
-  taskset -c "$cpu" "$bin" --bench interleaved 2>/dev/null | grep ', interleaved:' | tee -a "$lines"
+  if ! taskset -c "$cpu" "$bin" --bench interleaved >"$out" 2>&1; then
+    cat "$out" >&2
+    echo "interleaved.sh: the bench failed (COMPARE_CPU=$cpu)" >&2
+    exit 1
+  fi
+  grep ', interleaved:' "$out" | tee -a "$lines" || {
+    echo "interleaved.sh: the bench printed no interleaved line" >&2
+    exit 1
+  }
 done
 
 echo
@@ -41,5 +55,6 @@ for size in 1KiB 64KiB; do
   grep "^$size, interleaved" "$lines" |
     sed 's/.*trc\/hit = \([0-9.]*\)x.*/\1/' | sort -n |
     awk -v size="$size" '{ v[NR] = $1 } END {
-      printf "%s: %.2fx (%.2f-%.2f)\n", size, v[int((NR + 1) / 2)], v[1], v[NR] }'
+      median = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+      printf "%s: %.2fx (%.2f-%.2f)\n", size, median, v[1], v[NR] }'
 done
